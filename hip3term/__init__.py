@@ -1,0 +1,6 @@
+"""hip3term: a terminal trading workstation for Hyperliquid HIP-3 markets.
+
+Nothing is imported eagerly here: `hip3term --help` and the headless paths must stay light.
+"""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+from hip3term.cli import main
+
+main()

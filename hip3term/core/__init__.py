@@ -1,0 +1,1 @@
+"""Pure core: standard library only, no asyncio, no I/O."""

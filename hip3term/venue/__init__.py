@@ -1,0 +1,1 @@
+"""Venues: the Hyperliquid wire language and the embedded exchange simulator."""

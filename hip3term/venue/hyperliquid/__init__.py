@@ -1,0 +1,1 @@
+"""Hyperliquid's wire language: market rules, signing, actions and frame parsing."""

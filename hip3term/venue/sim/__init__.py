@@ -1,0 +1,1 @@
+"""The embedded exchange simulator (matching engine, market drivers, loopback server)."""

@@ -1,0 +1,1 @@
+"""Strategy plugins shipped with hip3term (one package per strategy)."""
