@@ -261,10 +261,14 @@ def write_keystore(
     try:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         _write_private_file(path, data, overwrite=overwrite)
-    except FileExistsError:
+    except _DestinationExistsError:
         raise KeyLoadError(f"{path} already exists; pass --force to replace it") from None
     except OSError as exc:
         raise KeyLoadError(f"cannot write keystore {path}: {exc.strerror or exc}") from None
+
+
+class _DestinationExistsError(Exception):
+    """The destination appeared while the keystore was being written."""
 
 
 def _write_private_file(path: Path, data: bytes, *, overwrite: bool) -> None:
@@ -290,13 +294,13 @@ def _link_no_clobber(tmp: Path, path: Path) -> None:
     try:
         os.link(tmp, path)  # atomic, and fails if `path` appeared meanwhile
     except FileExistsError:
-        raise
+        raise _DestinationExistsError from None
     except OSError as exc:
         if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS):
             raise
         # a file system without hard links: check, then rename (a tiny race, no leak)
         if path.exists():
-            raise FileExistsError(errno.EEXIST, "file exists", str(path)) from None
+            raise _DestinationExistsError from None
         os.replace(tmp, path)
 
 
@@ -324,12 +328,14 @@ def _read_keystore_document(path: Path) -> dict[str, Any]:
         raise KeyLoadError(f"keystore {path} does not exist") from None
     except OSError as exc:
         raise KeyLoadError(f"cannot open keystore {path}: {exc.strerror or exc}") from None
-    with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(handle.fileno())  # check the file we opened, not the name
+    try:
+        info = os.fstat(fd)  # check the file we opened, not the name
         if not stat.S_ISREG(info.st_mode):
             raise KeyLoadError(f"keystore {path} is not a regular file")
         _check_private_mode(path, info.st_mode)
-        raw = handle.read(_KEYSTORE_MAX_BYTES + 1)
+        raw = os.read(fd, _KEYSTORE_MAX_BYTES + 1)
+    finally:
+        os.close(fd)
     if len(raw) > _KEYSTORE_MAX_BYTES:
         raise KeyLoadError(_not_a_keystore(path, "the file is far too large"))
     try:
