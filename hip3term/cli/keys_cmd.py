@@ -36,7 +36,8 @@ _PASSWORD_ENV_HELP = (
 )
 _KEY_ENV_HELP = (
     "Name of an environment variable holding the agent private key as 64 hex digits "
-    "(0x prefix optional)."
+    "(0x prefix optional), for example HIP3TERM_AGENT_KEY, the name the config uses by "
+    "default."
 )
 
 _OutOption = Annotated[
