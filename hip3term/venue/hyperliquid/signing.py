@@ -193,9 +193,7 @@ def _direct_path_works() -> bool:
 
 
 _keccak, _chain = (
-    (_direct_keccak, _direct_chain)
-    if _direct_path_works()
-    else (_portable_keccak, _portable_chain)
+    (_direct_keccak, _direct_chain) if _direct_path_works() else (_portable_keccak, _portable_chain)
 )
 
 
@@ -296,8 +294,7 @@ def action_preimage(
             data += b"\x00" + expires_after.to_bytes(8, "big")
     except (OverflowError, AttributeError):
         raise SigningError(
-            f"nonce ({nonce!r}) and expiresAfter ({expires_after!r}) must be integers "
-            "in [0, 2**64)"
+            f"nonce ({nonce!r}) and expiresAfter ({expires_after!r}) must be integers in [0, 2**64)"
         ) from None
     return data
 
