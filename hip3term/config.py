@@ -479,10 +479,14 @@ def load_config(
         ConfigError: listing every problem with its source, field path, value and rule.
     """
     merged, sources = _Merged(), []
-    for path, kind in ((defaults_file, "defaults"), (config_file, "file")):
+    files: list[tuple[Path | None, Literal["defaults", "file"]]] = [
+        (defaults_file, "defaults"),
+        (config_file, "file"),
+    ]
+    for path, kind in files:
         if path is not None:
             text, data = _read_toml(path)
-            merged.add(data, _Source(kind, str(path), text))  # type: ignore[arg-type]  # reason: kind is one of the two literals above
+            merged.add(data, _Source(kind, str(path), text))
             sources.append(f"{kind} {path}")
     errors = _add_env(merged, os.environ if env is None else env, sources)
     labels = override_labels or {}
@@ -601,7 +605,7 @@ def _key_var_names(
     agent_key = account.get("agent_key") if isinstance(account, dict) else None
     names = [agent_key.get(f) for f in fields] if isinstance(agent_key, dict) else []
     paths = [("account", "agent_key", f) for f in fields]
-    names += [env[n] for n, found_as in found.items() if found_as[0] in paths]
+    names += [env[n] for n, got in found.items() if isinstance(got, tuple) and got[0] in paths]
     return [name for name in names if isinstance(name, str)]
 
 
