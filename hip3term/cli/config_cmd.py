@@ -10,7 +10,6 @@ from pathlib import PurePath
 from typing import TYPE_CHECKING, Any
 
 import typer
-from pydantic import SecretStr
 
 from hip3term.cli.common import (
     ConfigOption,
@@ -126,6 +125,8 @@ def _key(key: object) -> str:
 
 
 def _value(value: object) -> str:
+    from pydantic import SecretStr  # here, so that `hip3term --help` does not load pydantic
+
     if isinstance(value, SecretStr):
         return _REDACTED
     if isinstance(value, bool):
