@@ -5,7 +5,8 @@ Hip3Error
 ├── KeyLoadError         a private key or keystore cannot be used (exit status 2)
 ├── MarketError          a market name cannot be resolved, or an order breaks its rules
 ├── SigningError         an action cannot be hashed or signed as given
-└── NonceError           the nonce clock drifted too far from the exchange
+├── NonceError           the nonce clock drifted too far from the exchange
+└── RecordingError       a file is missing, not a recording, or of another format version
 
 Business refusals (risk denials, exchange rejects) are events, not exceptions. Every error
 carries a short `title` for the TUI and the CLI, and a message that says what is wrong and
@@ -58,3 +59,10 @@ class NonceError(Hip3Error):
     """The local clock and the exchange's clock disagree by more than the hard limit."""
 
     title = "nonce error"
+
+
+class RecordingError(Hip3Error):
+    """A recording cannot be read: missing, not a recording, or of another format version."""
+
+    title = "recording error"
+    exit_code = 2
