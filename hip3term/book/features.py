@@ -1,0 +1,302 @@
+"""Features of one market: value objects, formulas and the windowed trackers behind them.
+
+A feature is a `Feature`: a value, or no value and the reason why. A feature whose inputs
+are missing or stale is invalid, never silently zero; a zero is a measured zero (no mid
+change in the window, no trade in the window). `Features` is the frozen snapshot of all
+of them that `MarketState.features(now_ns)` returns.
+
+Definitions and sign conventions (bps = 1e-4 of the reference price; all floats except
+`mid`, the exact `Decimal`):
+
+- `mid = (best_bid + best_ask) / 2`, from the merged book (l2Book plus bbo).
+- `spread_bps = (best_ask - best_bid) / mid * 1e4`, positive (the book never crosses).
+- `imbalance = (bid_sz - ask_sz) / (bid_sz + ask_sz)` at the top of the book, in [-1, 1];
+  positive when more size waits on the bid.
+- `microprice = (best_bid * ask_sz + best_ask * bid_sz) / (bid_sz + ask_sz)`: the mid
+  weighted toward the side with less size (the side more likely to trade through next).
+- `buy_dislocation_bps = (oracle - best_ask) / oracle * 1e4`: positive when the best ask
+  sits below the oracle, i.e. buying is cheap against the oracle (a buy signal).
+- `sell_dislocation_bps = (best_bid - oracle) / oracle * 1e4`: positive when the best bid
+  sits above the oracle, i.e. selling is rich against the oracle (a sell signal).
+  In a quiet market both are negative (about minus half the spread); a positive value on
+  either side is the edge before fees. Both are invalid while the oracle is frozen
+  (unchanged for longer than `oracle_frozen_after_s`: the `xyz` equity oracles stop
+  off-hours, and a dislocation against a frozen price is not a signal).
+- `mark_oracle_bps = (mark - oracle) / oracle * 1e4`: positive when the mark is above
+  the oracle.
+- `oracle_age_s`: seconds (local clock) since the oracle price last changed; the first
+  price received counts as a change when it arrives.
+- `rv_1s_bps`, `rv_10s_bps`, `rv_60s_bps`: realized volatility over the last 1, 10 and
+  60 s of local time: `sqrt(sum(r_i ** 2)) * 1e4` over the log returns
+  `r_i = ln(mid_i / mid_{i-1})` of consecutive mid *changes* received in the window (not
+  annualised, not demeaned: a mean is noise at these horizons). A window is valid only
+  once the mid has been observed without a gap for the whole window; a window with no
+  change is a valid 0.0.
+- `trade_flow`: signed aggressor volume in base units, buys minus sells, of the trades
+  whose exchange time lies in the last `flow_window_s` seconds of (estimated) exchange
+  time; valid once the trades channel has delivered a frame and while the book is fresh
+  (the trades channel has no heartbeat of its own; a fresh book shows the feed is alive).
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass, fields
+from decimal import Decimal
+from typing import Generic, TypeVar
+
+__all__ = [
+    "VOL_WINDOWS_S",
+    "Feature",
+    "FeatureSettings",
+    "Features",
+    "RealizedVolatility",
+    "TradeFlow",
+    "dislocation_bps",
+    "imbalance",
+    "microprice",
+    "relative_bps",
+    "spread_bps",
+]
+
+T = TypeVar("T", float, Decimal)
+
+VOL_WINDOWS_S: tuple[float, float, float] = (1.0, 10.0, 60.0)
+"""The realized-volatility windows, in seconds (`rv_1s_bps`, `rv_10s_bps`, `rv_60s_bps`)."""
+
+_NS_PER_S = 1_000_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class Feature(Generic[T]):
+    """One feature: a value, or `None` and the reason it is invalid.
+
+    Attributes:
+        value: the value; None when the feature is invalid.
+        reason: why the feature is invalid ("" when valid), e.g. "book stale (25.0 s)".
+    """
+
+    value: T | None
+    reason: str = ""
+
+    def __post_init__(self) -> None:
+        if (self.value is None) == (not self.reason) or (
+            isinstance(self.value, float) and not math.isfinite(self.value)
+        ):
+            raise ValueError(f"a feature is a finite value or a reason, got {self!r}")
+
+    @property
+    def valid(self) -> bool:
+        """True when the feature has a value."""
+        return self.value is not None
+
+    @classmethod
+    def invalid(cls, reason: str) -> Feature[T]:
+        """An invalid feature with its reason."""
+        return cls(None, reason)
+
+
+@dataclass(frozen=True, slots=True)
+class FeatureSettings:
+    """Freshness thresholds and windows of the features.
+
+    Attributes:
+        book_stale_after_s: book features are invalid this long (local time) after the
+            last l2Book or bbo update.
+        ctx_stale_after_s: oracle and mark features are invalid this long after the last
+            activeAssetCtx.
+        oracle_frozen_after_s: dislocations are invalid while the oracle price has not
+            changed for this long.
+        flow_window_s: window of `trade_flow`, in exchange time.
+        max_trades: how many recent trades `MarketState.recent_trades` keeps.
+    """
+
+    book_stale_after_s: float = 20.0
+    ctx_stale_after_s: float = 10.0
+    oracle_frozen_after_s: float = 30.0
+    flow_window_s: float = 10.0
+    max_trades: int = 1000
+
+    def __post_init__(self) -> None:
+        for name in ("book_stale_after_s", "ctx_stale_after_s", "oracle_frozen_after_s",
+                     "flow_window_s"):
+            value = getattr(self, name)
+            if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
+        if isinstance(self.max_trades, bool) or not isinstance(self.max_trades, int) or (
+            self.max_trades < 1
+        ):
+            raise ValueError(f"max_trades must be a positive int, got {self.max_trades!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class Features:
+    """All features of one market at one local time `at_ns` (see the module docstring)."""
+
+    at_ns: int
+    mid: Feature[Decimal]
+    microprice: Feature[float]
+    spread_bps: Feature[float]
+    imbalance: Feature[float]
+    buy_dislocation_bps: Feature[float]
+    sell_dislocation_bps: Feature[float]
+    mark_oracle_bps: Feature[float]
+    oracle_age_s: Feature[float]
+    rv_1s_bps: Feature[float]
+    rv_10s_bps: Feature[float]
+    rv_60s_bps: Feature[float]
+    trade_flow: Feature[float]
+
+    def items(self) -> Iterator[tuple[str, Feature[float] | Feature[Decimal]]]:
+        """(name, feature) pairs, in declaration order, without `at_ns`."""
+        for field in fields(self)[1:]:
+            yield field.name, getattr(self, field.name)
+
+    def values(self) -> dict[str, float | Decimal | None]:
+        """Name to value (None when invalid), e.g. for the journal or the TUI."""
+        return {name: feature.value for name, feature in self.items()}
+
+
+# -- formulas: plain floats in, float (or None when undefined) out ---------------------
+
+
+def relative_bps(value: float, reference: float) -> float | None:
+    """`(value - reference) / reference * 1e4`; None when the reference is not positive."""
+    if reference <= 0.0:
+        return None
+    return (value - reference) / reference * 1e4
+
+
+def spread_bps(bid: float, ask: float) -> float | None:
+    """`(ask - bid) / mid * 1e4`; None when the mid is not positive."""
+    mid = (bid + ask) / 2.0
+    return None if mid <= 0.0 else (ask - bid) / mid * 1e4
+
+
+def imbalance(bid_sz: float, ask_sz: float) -> float | None:
+    """`(bid_sz - ask_sz) / (bid_sz + ask_sz)`; None when there is no size at all."""
+    total = bid_sz + ask_sz
+    return None if total <= 0.0 else (bid_sz - ask_sz) / total
+
+
+def microprice(bid: float, ask: float, bid_sz: float, ask_sz: float) -> float | None:
+    """Size-weighted mid, leaning toward the thinner side; None without size."""
+    total = bid_sz + ask_sz
+    return None if total <= 0.0 else (bid * ask_sz + ask * bid_sz) / total
+
+
+def dislocation_bps(bid: float, ask: float, oracle: float) -> tuple[float, float] | None:
+    """`(buy, sell)` dislocations in bps: `(oracle - ask)` and `(bid - oracle)` over oracle.
+
+    Returns None when the oracle is not positive.
+    """
+    if oracle <= 0.0:
+        return None
+    return (oracle - ask) / oracle * 1e4, (bid - oracle) / oracle * 1e4
+
+
+# -- trackers ---------------------------------------------------------------------------
+
+
+class RealizedVolatility:
+    """Realized volatility of the mid over several windows of local time.
+
+    Feed it every mid observed (`observe`); it keeps the squared log return of each
+    change with its receive time, one running sum per window. `restart` after a gap.
+
+    Args:
+        windows_s: the window lengths in seconds.
+    """
+
+    __slots__ = ("_last", "_samples", "_since_ns", "_sums", "_windows_ns")
+
+    def __init__(self, windows_s: tuple[float, ...] = VOL_WINDOWS_S) -> None:
+        self._windows_ns = tuple(round(w * _NS_PER_S) for w in windows_s)
+        self._samples: tuple[deque[tuple[int, float]], ...] = tuple(
+            deque() for _ in windows_s)
+        self._sums = [0.0] * len(windows_s)
+        self._last: float | None = None
+        self._since_ns: int | None = None
+
+    def restart(self) -> None:
+        """Forget every sample: the next mid starts a new, uncovered history."""
+        for samples in self._samples:
+            samples.clear()
+        self._sums = [0.0] * len(self._sums)
+        self._last = None
+        self._since_ns = None
+
+    def observe(self, local_ns: int, mid: float) -> None:
+        """Record the mid seen at `local_ns` (a positive price)."""
+        last = self._last
+        self._last = mid
+        if last is None:
+            if self._since_ns is None:
+                self._since_ns = local_ns
+            return
+        if mid == last:
+            return
+        r2 = math.log(mid / last) ** 2
+        for i, samples in enumerate(self._samples):
+            samples.append((local_ns, r2))
+            self._sums[i] += r2
+            self._prune(i, local_ns)
+
+    def _prune(self, i: int, now_ns: int) -> None:
+        samples, cutoff = self._samples[i], now_ns - self._windows_ns[i]
+        while samples and samples[0][0] <= cutoff:
+            self._sums[i] -= samples.popleft()[1]
+        if not samples:
+            self._sums[i] = 0.0  # no drift carried over from the subtractions
+
+    def covered_ns(self, now_ns: int) -> int:
+        """How long the mid has been observed without a gap (0 before the first mid)."""
+        return 0 if self._since_ns is None else max(0, now_ns - self._since_ns)
+
+    def value_bps(self, index: int, now_ns: int) -> float | None:
+        """Volatility of window `index` in bps; None until that window is covered."""
+        if self.covered_ns(now_ns) < self._windows_ns[index]:
+            return None
+        self._prune(index, now_ns)
+        return math.sqrt(max(self._sums[index], 0.0)) * 1e4
+
+
+class TradeFlow:
+    """Signed aggressor volume (buys minus sells) over a window of exchange time.
+
+    Args:
+        window_ms: window length in milliseconds.
+    """
+
+    __slots__ = ("_entries", "_sum", "_window_ms")
+
+    def __init__(self, window_ms: int) -> None:
+        self._window_ms = window_ms
+        self._entries: deque[tuple[int, Decimal]] = deque()
+        self._sum = Decimal(0)
+
+    def clear(self) -> None:
+        """Forget every trade."""
+        self._entries.clear()
+        self._sum = Decimal(0)
+
+    def add(self, time_ms: int, signed_sz: Decimal) -> None:
+        """Add a trade at exchange time `time_ms`: positive size for a buy, negative a sell."""
+        entries = self._entries
+        if entries and time_ms < entries[-1][0]:
+            # rare: an older trade (e.g. a resubscribe snapshot); keep the deque sorted so
+            # that pruning from the left stays exact
+            bisect.insort(entries, (time_ms, signed_sz), key=lambda entry: entry[0])
+        else:
+            entries.append((time_ms, signed_sz))
+        self._sum += signed_sz
+
+    def value(self, now_ms: int) -> Decimal:
+        """Buys minus sells of the trades in `(now_ms - window, ...]`."""
+        entries, cutoff = self._entries, now_ms - self._window_ms
+        while entries and entries[0][0] <= cutoff:
+            self._sum -= entries.popleft()[1]
+        return self._sum

@@ -1,0 +1,509 @@
+"""The state of one market: merged book, recent trades, oracle and mark, features.
+
+Pure and synchronous (standard library only). It reads the venue's parsed messages
+through the structural protocols below (`BookFrame`, `BboFrame`, `TradesFrame`,
+`AssetCtxFrame`), so it does not depend on the venue package; the Hyperliquid messages of
+`venue.hyperliquid.wire` satisfy them. Every update takes the local receive time
+`local_ns` (the injected clock's `monotonic_ns`); ages and windows are measured on it.
+
+Merge rules of the book (l2Book snapshots and bbo quotes, by exchange time):
+
+- an l2Book older than the last one is ignored (counted in `counters["stale_frames"]`);
+  otherwise it replaces the depth. If it is at least as new as the last bbo it replaces
+  everything (the bbo no longer applies); if the bbo is newer, the bbo stays on top;
+- a bbo older than the newest of both sources is ignored (counted the same way);
+  otherwise it replaces the top of both sides: the book's bids at or above the bbo bid
+  and asks at or below the bbo ask are dropped and the bbo levels put in front. A `null`
+  side in a bbo means that side is empty. On equal times, the later arrival wins;
+- the merged book never crosses: a bbo that is itself crossed is refused, and an l2Book
+  whose best bid reaches its best ask has the crossing levels of both sides dropped until
+  it no longer crosses (`counters["crossed"]` counts both).
+
+Merging is lazy: an update stores the frame's ladders (which the parser converts to
+`Decimal` on demand) and the merged depth is built only when `bids()` / `asks()` are
+read; the top of the book costs one level per side.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import ClassVar, Protocol, cast
+
+from hip3term.book.features import (
+    VOL_WINDOWS_S,
+    Feature,
+    Features,
+    FeatureSettings,
+    RealizedVolatility,
+    TradeFlow,
+    dislocation_bps,
+    imbalance,
+    microprice,
+    relative_bps,
+    spread_bps,
+)
+
+__all__ = [
+    "AssetContext",
+    "AssetCtxFrame",
+    "BboFrame",
+    "BookFrame",
+    "LevelLike",
+    "MarketState",
+    "TradeLike",
+    "TradesFrame",
+]
+
+_NS_PER_S = 1_000_000_000
+_NS_PER_MS = 1_000_000
+_COUNTERS = ("stale_frames", "crossed", "other_coin", "duplicate_trades")
+
+
+class LevelLike(Protocol):
+    """A price level: price, size, number of orders."""
+
+    @property
+    def px(self) -> Decimal: ...
+    @property
+    def sz(self) -> Decimal: ...
+    @property
+    def n(self) -> int: ...
+
+
+class BookFrame(Protocol):
+    """A full book snapshot (l2Book): sides best price first."""
+
+    @property
+    def coin(self) -> str: ...
+    @property
+    def time_ms(self) -> int: ...
+    @property
+    def bids(self) -> Sequence[LevelLike]: ...
+    @property
+    def asks(self) -> Sequence[LevelLike]: ...
+
+
+class BboFrame(Protocol):
+    """A best bid and offer; a side is None when it is empty."""
+
+    @property
+    def coin(self) -> str: ...
+    @property
+    def time_ms(self) -> int: ...
+    @property
+    def bid(self) -> LevelLike | None: ...
+    @property
+    def ask(self) -> LevelLike | None: ...
+
+
+class TradeLike(Protocol):
+    """One public trade; `side` "B" is a buy aggressor, "A" a sell."""
+
+    @property
+    def coin(self) -> str: ...
+    @property
+    def side(self) -> str: ...
+    @property
+    def px(self) -> Decimal: ...
+    @property
+    def sz(self) -> Decimal: ...
+    @property
+    def time_ms(self) -> int: ...
+    @property
+    def tid(self) -> int: ...
+
+
+class TradesFrame(Protocol):
+    """A push of trades."""
+
+    @property
+    def trades(self) -> Sequence[TradeLike]: ...
+
+
+class AssetCtxFrame(Protocol):
+    """A perp context: mark, oracle, mid, funding, open interest."""
+
+    @property
+    def coin(self) -> str: ...
+    @property
+    def mark_px(self) -> Decimal: ...
+    @property
+    def oracle_px(self) -> Decimal: ...
+    @property
+    def mid_px(self) -> Decimal | None: ...
+    @property
+    def funding(self) -> Decimal: ...
+    @property
+    def open_interest(self) -> Decimal: ...
+    @property
+    def premium(self) -> Decimal | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class AssetContext:
+    """The last activeAssetCtx of the market, with local receive times.
+
+    Attributes:
+        oracle_px, mark_px, mid_px, funding, open_interest, premium: as the exchange sent
+            them (`mid_px` and `premium` None for a book-less market).
+        received_ns: local time this context arrived.
+        oracle_changed_ns: local time the oracle price last changed (the first context
+            received counts as a change).
+    """
+
+    oracle_px: Decimal
+    mark_px: Decimal
+    mid_px: Decimal | None
+    funding: Decimal
+    open_interest: Decimal
+    premium: Decimal | None
+    received_ns: int
+    oracle_changed_ns: int
+
+    def oracle_age_s(self, now_ns: int) -> float:
+        """Seconds since the oracle price last changed."""
+        return max(0, now_ns - self.oracle_changed_ns) / _NS_PER_S
+
+
+class MarketState:
+    """Book, trades, oracle/mark and features of one coin. Not thread-safe.
+
+    Args:
+        coin: the exchange's name of the market, e.g. "xyz:AAPL"; frames of other coins
+            are ignored (counted in `counters["other_coin"]`).
+        settings: freshness thresholds and windows of the features.
+    """
+
+    CHANNELS: ClassVar[frozenset[str]] = frozenset({"l2Book", "bbo", "trades",
+                                                    "activeAssetCtx"})
+    """The channels `apply` consumes."""
+
+    def __init__(self, coin: str, settings: FeatureSettings | None = None) -> None:
+        self.coin = coin
+        self.settings = settings or FeatureSettings()
+        self.counters: dict[str, int] = dict.fromkeys(_COUNTERS, 0)
+        self._book_stale_ns = round(self.settings.book_stale_after_s * _NS_PER_S)
+        self._ctx_stale_ns = round(self.settings.ctx_stale_after_s * _NS_PER_S)
+        self._frozen_ns = round(self.settings.oracle_frozen_after_s * _NS_PER_S)
+        self._trades: deque[TradeLike] = deque()
+        self._tids: set[int] = set()
+        self._vol = RealizedVolatility(VOL_WINDOWS_S)
+        self._flow = TradeFlow(round(self.settings.flow_window_s * 1000))
+        self._appliers: dict[str, Callable[[object, int], bool]] = {
+            "l2Book": lambda e, t: self.on_l2_book(cast(BookFrame, e), t),
+            "bbo": lambda e, t: self.on_bbo(cast(BboFrame, e), t),
+            "trades": lambda e, t: self.on_trades(cast(TradesFrame, e), t) > 0,
+            "activeAssetCtx": lambda e, t: self.on_asset_ctx(cast(AssetCtxFrame, e), t),
+        }
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the book, trades, context and feature history (counters are kept)."""
+        self._book_bids: Sequence[LevelLike] = ()
+        self._book_asks: Sequence[LevelLike] = ()
+        self._book_time_ms: int | None = None
+        self._bbo: BboFrame | None = None
+        self._merged: tuple[tuple[LevelLike, ...], tuple[LevelLike, ...]] | None = None
+        self._top_ns: int | None = None
+        self._exch_ms: int | None = None
+        self._exch_ns = 0
+        self._trades.clear()
+        self._tids.clear()
+        self._trades_seen = False
+        self._ctx: AssetContext | None = None
+        self._vol.restart()
+        self._flow.clear()
+
+    # -- updates ---------------------------------------------------------------------
+
+    def apply(self, event: object, local_ns: int) -> bool:
+        """Apply any parsed message; those of other channels are ignored.
+
+        Dispatches on the message's `channel` attribute ("l2Book", "bbo", "trades",
+        "activeAssetCtx").
+
+        Returns:
+            True when the message changed the state.
+        """
+        applier = self._appliers.get(cast(str, getattr(event, "channel", None)))
+        return applier(event, local_ns) if applier is not None else False
+
+    def on_l2_book(self, book: BookFrame, local_ns: int) -> bool:
+        """Apply a full book snapshot received at `local_ns`; False when ignored."""
+        if book.coin != self.coin:
+            self.counters["other_coin"] += 1
+            return False
+        if self._book_time_ms is not None and book.time_ms < self._book_time_ms:
+            self.counters["stale_frames"] += 1
+            return False
+        bids, asks = book.bids, book.asks
+        if bids and asks and bids[0].px >= asks[0].px:
+            bids, asks = _uncross(bids, asks)
+            self.counters["crossed"] += 1
+        self._book_bids, self._book_asks, self._book_time_ms = bids, asks, book.time_ms
+        if self._bbo is not None and self._bbo.time_ms <= book.time_ms:
+            self._bbo = None
+        self._touched(local_ns, book.time_ms)
+        return True
+
+    def on_bbo(self, bbo: BboFrame, local_ns: int) -> bool:
+        """Apply a best bid/offer received at `local_ns`; False when ignored."""
+        if bbo.coin != self.coin:
+            self.counters["other_coin"] += 1
+            return False
+        if bbo.time_ms < self._top_time_ms():
+            self.counters["stale_frames"] += 1
+            return False
+        bid, ask = bbo.bid, bbo.ask
+        if bid is not None and ask is not None and bid.px >= ask.px:
+            self.counters["crossed"] += 1
+            return False
+        self._bbo = bbo
+        self._touched(local_ns, bbo.time_ms)
+        return True
+
+    def on_trades(self, frame: TradesFrame, local_ns: int) -> int:
+        """Record a push of trades; returns how many were new (duplicates by tid skipped)."""
+        added = 0
+        trades, tids, maxlen = self._trades, self._tids, self.settings.max_trades
+        if not frame.trades:
+            self._trades_seen = True  # an empty push (no recent trades) still shows the feed
+        for trade in frame.trades:
+            if trade.coin != self.coin:
+                self.counters["other_coin"] += 1
+                continue
+            self._trades_seen = True
+            if trade.tid in tids:
+                self.counters["duplicate_trades"] += 1
+                continue
+            if len(trades) >= maxlen:
+                tids.discard(trades.popleft().tid)
+            trades.append(trade)
+            tids.add(trade.tid)
+            self._flow.add(trade.time_ms, trade.sz if trade.side == "B" else -trade.sz)
+            self._saw_exchange_time(trade.time_ms, local_ns)
+            added += 1
+        return added
+
+    def on_asset_ctx(self, ctx: AssetCtxFrame, local_ns: int) -> bool:
+        """Record the market's context (oracle, mark, funding, OI); False when ignored."""
+        if ctx.coin != self.coin:
+            self.counters["other_coin"] += 1
+            return False
+        previous = self._ctx
+        changed = previous is None or previous.oracle_px != ctx.oracle_px
+        self._ctx = AssetContext(
+            oracle_px=ctx.oracle_px, mark_px=ctx.mark_px, mid_px=ctx.mid_px,
+            funding=ctx.funding, open_interest=ctx.open_interest, premium=ctx.premium,
+            received_ns=local_ns,
+            oracle_changed_ns=local_ns if changed or previous is None
+            else previous.oracle_changed_ns,
+        )
+        return True
+
+    def _top_time_ms(self) -> int:
+        book_ms = -1 if self._book_time_ms is None else self._book_time_ms
+        return book_ms if self._bbo is None else max(book_ms, self._bbo.time_ms)
+
+    def _saw_exchange_time(self, time_ms: int, local_ns: int) -> None:
+        if self._exch_ms is None or time_ms >= self._exch_ms:
+            self._exch_ms, self._exch_ns = time_ms, local_ns
+
+    def _touched(self, local_ns: int, time_ms: int) -> None:
+        # After every book change: drop the merged cache, feed the volatility tracker
+        # (a gap longer than the staleness threshold restarts its history).
+        self._merged = None
+        if self._top_ns is not None and local_ns - self._top_ns > self._book_stale_ns:
+            self._vol.restart()
+        self._top_ns = local_ns
+        self._saw_exchange_time(time_ms, local_ns)
+        bid, ask = self.best_bid, self.best_ask
+        if bid is None or ask is None:
+            self._vol.restart()
+        else:
+            self._vol.observe(local_ns, float(bid.px + ask.px) / 2.0)
+
+    # -- reads -----------------------------------------------------------------------
+
+    @property
+    def best_bid(self) -> LevelLike | None:
+        """The best bid of the merged book, or None when the bid side is empty."""
+        if self._bbo is not None:
+            return self._bbo.bid
+        return self._book_bids[0] if self._book_bids else None
+
+    @property
+    def best_ask(self) -> LevelLike | None:
+        """The best ask of the merged book, or None when the ask side is empty."""
+        if self._bbo is not None:
+            return self._bbo.ask
+        return self._book_asks[0] if self._book_asks else None
+
+    def bids(self) -> tuple[LevelLike, ...]:
+        """The merged bid side, best first (strictly decreasing prices)."""
+        return self._merged_sides()[0]
+
+    def asks(self) -> tuple[LevelLike, ...]:
+        """The merged ask side, best first (strictly increasing prices)."""
+        return self._merged_sides()[1]
+
+    def _merged_sides(self) -> tuple[tuple[LevelLike, ...], tuple[LevelLike, ...]]:
+        if self._merged is None:
+            bbo = self._bbo
+            if bbo is None:
+                self._merged = (tuple(self._book_bids), tuple(self._book_asks))
+            else:
+                bid, ask = bbo.bid, bbo.ask
+                bids = () if bid is None else (bid, *(
+                    level for level in self._book_bids if level.px < bid.px))
+                asks = () if ask is None else (ask, *(
+                    level for level in self._book_asks if level.px > ask.px))
+                self._merged = (bids, asks)
+        return self._merged
+
+    @property
+    def mid(self) -> Decimal | None:
+        """`(best_bid + best_ask) / 2`, or None when a side is empty."""
+        bid, ask = self.best_bid, self.best_ask
+        return None if bid is None or ask is None else (bid.px + ask.px) / 2
+
+    @property
+    def book_time_ms(self) -> int | None:
+        """Exchange time of the newest book source (l2Book or bbo), None before any."""
+        top = self._top_time_ms()
+        return None if top < 0 else top
+
+    def book_age_s(self, now_ns: int) -> float | None:
+        """Seconds since the last book update (l2Book or bbo), None before any."""
+        return None if self._top_ns is None else max(0, now_ns - self._top_ns) / _NS_PER_S
+
+    @property
+    def recent_trades(self) -> Sequence[TradeLike]:
+        """The most recent trades (at most `settings.max_trades`), oldest first."""
+        return tuple(self._trades)
+
+    @property
+    def ctx(self) -> AssetContext | None:
+        """The last activeAssetCtx, None before any."""
+        return self._ctx
+
+    def exchange_now_ms(self, now_ns: int) -> int | None:
+        """Estimated exchange time at local `now_ns`: the newest exchange time seen plus
+        the local time elapsed since it arrived. None before any timed frame."""
+        if self._exch_ms is None:
+            return None
+        return self._exch_ms + (now_ns - self._exch_ns) // _NS_PER_MS
+
+    # -- features --------------------------------------------------------------------
+
+    def features(self, now_ns: int) -> Features:
+        """All features at local time `now_ns` (see `book.features` for definitions)."""
+        book_reason = self._book_reason(now_ns)
+        bid, ask = self.best_bid, self.best_ask
+        if book_reason or bid is None or ask is None:
+            reason = book_reason or "no top of book"
+            mid: Feature[Decimal] = Feature.invalid(reason)
+            micro = spread = imb = Feature[float].invalid(reason)
+        else:
+            mid, micro, spread, imb = _top_features(bid, ask)
+        buy, sell, mark_oracle, oracle_age = self._oracle_features(now_ns, bid, ask, book_reason)
+        rv_1s, rv_10s, rv_60s = self._vol_features(now_ns, book_reason)
+        return Features(
+            at_ns=now_ns, mid=mid, microprice=micro, spread_bps=spread, imbalance=imb,
+            buy_dislocation_bps=buy, sell_dislocation_bps=sell, mark_oracle_bps=mark_oracle,
+            oracle_age_s=oracle_age, rv_1s_bps=rv_1s, rv_10s_bps=rv_10s, rv_60s_bps=rv_60s,
+            trade_flow=self._flow_feature(now_ns, book_reason),
+        )
+
+    def _book_reason(self, now_ns: int) -> str:
+        if self._top_ns is None:
+            return "no book yet"
+        age_ns = now_ns - self._top_ns
+        if age_ns > self._book_stale_ns:
+            return f"book stale ({age_ns / _NS_PER_S:.1f} s)"
+        bid, ask = self.best_bid, self.best_ask
+        if bid is None or ask is None:
+            return "bid side empty" if bid is None else "ask side empty"
+        return ""
+
+    def _ctx_reason(self, now_ns: int) -> str:
+        if self._ctx is None:
+            return "no asset context yet"
+        age_ns = now_ns - self._ctx.received_ns
+        if age_ns > self._ctx_stale_ns:
+            return f"asset context stale ({age_ns / _NS_PER_S:.1f} s)"
+        return ""
+
+    def _oracle_features(self, now_ns: int, bid: LevelLike | None, ask: LevelLike | None,
+                         book_reason: str) -> tuple[Feature[float], ...]:
+        # (buy dislocation, sell dislocation, mark-oracle, oracle age)
+        ctx, ctx_reason = self._ctx, self._ctx_reason(now_ns)
+        if ctx_reason or ctx is None:
+            bad: Feature[float] = Feature.invalid(ctx_reason or "no asset context yet")
+            return bad, bad, bad, bad
+        oracle, age_s = float(ctx.oracle_px), ctx.oracle_age_s(now_ns)
+        mark_oracle = _feature(relative_bps(float(ctx.mark_px), oracle),
+                               "oracle price not positive")
+        reason = book_reason
+        if not reason and (bid is None or ask is None):
+            reason = "no top of book"
+        if not reason and now_ns - ctx.oracle_changed_ns > self._frozen_ns:
+            reason = f"oracle frozen ({age_s:.1f} s unchanged)"
+        pair = None if reason or bid is None or ask is None else dislocation_bps(
+            float(bid.px), float(ask.px), oracle)
+        if pair is None:
+            bad = Feature.invalid(reason or "oracle price not positive")
+            return bad, bad, mark_oracle, Feature(age_s)
+        return Feature(pair[0]), Feature(pair[1]), mark_oracle, Feature(age_s)
+
+    def _vol_features(self, now_ns: int, book_reason: str) -> tuple[Feature[float], ...]:
+        if book_reason:
+            bad: Feature[float] = Feature.invalid(book_reason)
+            return tuple(bad for _ in VOL_WINDOWS_S)
+        covered_s = self._vol.covered_ns(now_ns) / _NS_PER_S
+        return tuple(
+            _feature(self._vol.value_bps(index, now_ns),
+                     f"warming up ({covered_s:.1f} of {window_s:g} s covered)")
+            for index, window_s in enumerate(VOL_WINDOWS_S))
+
+    def _flow_feature(self, now_ns: int, book_reason: str) -> Feature[float]:
+        if not self._trades_seen:
+            return Feature.invalid("no trades frame yet")
+        if book_reason:
+            return Feature.invalid(book_reason)
+        exch_now = self.exchange_now_ms(now_ns)
+        if exch_now is None:
+            return Feature.invalid("no exchange time yet")
+        return Feature(float(self._flow.value(exch_now)))
+
+
+def _feature(value: float | None, reason: str) -> Feature[float]:
+    if value is None or not math.isfinite(value):
+        return Feature.invalid(reason)
+    return Feature(value)
+
+
+def _top_features(bid: LevelLike, ask: LevelLike,
+                  ) -> tuple[Feature[Decimal], Feature[float], Feature[float], Feature[float]]:
+    # (mid, microprice, spread, imbalance)
+    bid_px, ask_px = float(bid.px), float(ask.px)
+    bid_sz, ask_sz = float(bid.sz), float(ask.sz)
+    no_size = "no size at the top of the book"
+    return (Feature((bid.px + ask.px) / 2),
+            _feature(microprice(bid_px, ask_px, bid_sz, ask_sz), no_size),
+            _feature(spread_bps(bid_px, ask_px), "prices not positive"),
+            _feature(imbalance(bid_sz, ask_sz), no_size))
+
+
+def _uncross(bids: Sequence[LevelLike], asks: Sequence[LevelLike],
+             ) -> tuple[tuple[LevelLike, ...], tuple[LevelLike, ...]]:
+    # A snapshot that crosses itself has no newer source to trust: the crossing levels
+    # of both sides contradict each other, so both go until the tops no longer cross.
+    b, a = 0, 0
+    while b < len(bids) and a < len(asks) and bids[b].px >= asks[a].px:
+        b, a = b + 1, a + 1
+    return tuple(bids[b:]), tuple(asks[a:])

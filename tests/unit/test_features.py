@@ -1,0 +1,158 @@
+"""Feature value objects, formulas and the windowed trackers (pure, no clock)."""
+
+from __future__ import annotations
+
+import math
+from decimal import Decimal
+
+import pytest
+
+from hip3term.book.features import (
+    Feature,
+    FeatureSettings,
+    RealizedVolatility,
+    TradeFlow,
+    dislocation_bps,
+    imbalance,
+    microprice,
+    relative_bps,
+    spread_bps,
+)
+
+S = 1_000_000_000  # ns per second
+
+
+def test_feature_valid_carries_value_and_no_reason() -> None:
+    feature = Feature(1.5)
+    assert feature.valid
+    assert feature.value == 1.5
+    assert feature.reason == ""
+
+
+def test_feature_invalid_carries_reason_and_no_value() -> None:
+    feature: Feature[float] = Feature.invalid("book stale (21.0 s)")
+    assert not feature.valid
+    assert feature.value is None
+    assert feature.reason == "book stale (21.0 s)"
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [(None, ""), (1.0, "why"), (math.nan, ""), (math.inf, "")],
+)
+def test_feature_refuses_inconsistent_or_non_finite(value: float | None, reason: str) -> None:
+    with pytest.raises(ValueError, match="finite value or a reason"):
+        Feature(value, reason)
+
+
+def test_feature_zero_is_valid_not_missing() -> None:
+    assert Feature(0.0).valid
+
+
+def test_spread_bps_hand_computed() -> None:
+    # (101 - 100) / 100.5 * 1e4
+    assert spread_bps(100.0, 101.0) == pytest.approx(99.50248756218906)
+
+
+def test_spread_bps_undefined_without_positive_mid() -> None:
+    assert spread_bps(0.0, 0.0) is None
+
+
+def test_imbalance_hand_computed_and_bounds() -> None:
+    assert imbalance(3.0, 1.0) == pytest.approx(0.5)
+    assert imbalance(0.0, 2.0) == pytest.approx(-1.0)
+    assert imbalance(2.0, 0.0) == pytest.approx(1.0)
+    assert imbalance(0.0, 0.0) is None
+
+
+def test_microprice_leans_toward_thinner_side() -> None:
+    # (100 * 1 + 101 * 3) / 4 = 100.75: more size on the bid pushes it toward the ask
+    assert microprice(100.0, 101.0, 3.0, 1.0) == pytest.approx(100.75)
+    assert microprice(100.0, 101.0, 1.0, 1.0) == pytest.approx(100.5)
+    assert microprice(100.0, 101.0, 0.0, 0.0) is None
+
+
+def test_dislocation_sign_convention() -> None:
+    # ask 99 below oracle 100: buying is cheap, buy dislocation +100 bps;
+    # bid 98 below oracle: selling there loses 200 bps, sell dislocation -200 bps
+    buy, sell = dislocation_bps(98.0, 99.0, 100.0) or (0.0, 0.0)
+    assert buy == pytest.approx(100.0)
+    assert sell == pytest.approx(-200.0)
+    # bid 102 above oracle 100: sell signal +200 bps; ask 103: buy -300 bps
+    buy, sell = dislocation_bps(102.0, 103.0, 100.0) or (0.0, 0.0)
+    assert buy == pytest.approx(-300.0)
+    assert sell == pytest.approx(200.0)
+
+
+def test_dislocation_undefined_without_positive_oracle() -> None:
+    assert dislocation_bps(1.0, 2.0, 0.0) is None
+
+
+def test_relative_bps_hand_computed() -> None:
+    assert relative_bps(101.5, 102.0) == pytest.approx(-49.01960784313725)
+    assert relative_bps(1.0, 0.0) is None
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"book_stale_after_s": 0.0}, {"ctx_stale_after_s": -1.0},
+     {"oracle_frozen_after_s": math.inf}, {"flow_window_s": math.nan}, {"max_trades": 0},
+     {"max_trades": True}],
+)
+def test_feature_settings_refuse_bad_values(kwargs: dict[str, float]) -> None:
+    with pytest.raises(ValueError, match="must be a positive"):
+        FeatureSettings(**kwargs)  # type: ignore[arg-type]  # reason: bad values on purpose
+
+
+def test_realized_vol_not_valid_until_window_covered() -> None:
+    vol = RealizedVolatility((1.0, 10.0))
+    vol.observe(0, 100.0)
+    assert vol.value_bps(0, S - 1) is None
+    assert vol.value_bps(0, S) == 0.0  # covered, no change: a measured zero
+    assert vol.value_bps(1, S) is None
+
+
+def test_realized_vol_sums_squared_log_returns_in_window() -> None:
+    vol = RealizedVolatility((1.0, 10.0))
+    vol.observe(0, 100.0)
+    vol.observe(2 * S, 101.0)  # r1 = ln(101/100)
+    vol.observe(int(9.5 * S), 101.0)  # no change: no return
+    vol.observe(int(9.6 * S), 100.0)  # r2 = ln(100/101)
+    r1, r2 = math.log(101 / 100), math.log(100 / 101)
+    assert vol.value_bps(1, 10 * S) == pytest.approx(math.sqrt(r1**2 + r2**2) * 1e4)
+    # the 1 s window at 10 s holds only r2
+    assert vol.value_bps(0, 10 * S) == pytest.approx(abs(r2) * 1e4)
+    # 1 s later r2 has left the 1 s window; at 12 s, r1 (at 2 s) has left the 10 s one
+    assert vol.value_bps(0, int(10.6 * S)) == 0.0
+    assert vol.value_bps(1, 12 * S) == pytest.approx(abs(r2) * 1e4)
+
+
+def test_realized_vol_restart_forgets_history_and_coverage() -> None:
+    vol = RealizedVolatility((1.0,))
+    vol.observe(0, 100.0)
+    vol.observe(S // 2, 101.0)
+    vol.restart()
+    assert vol.covered_ns(10 * S) == 0
+    vol.observe(10 * S, 50.0)  # first mid after restart: no return against 101
+    assert vol.value_bps(0, 11 * S) == 0.0
+
+
+def test_trade_flow_buys_minus_sells_in_window() -> None:
+    flow = TradeFlow(10_000)
+    flow.add(1_000, Decimal("2"))
+    flow.add(5_000, Decimal("-0.5"))
+    flow.add(9_000, Decimal("1.25"))
+    assert flow.value(10_000) == Decimal("2.75")
+    # at 11 000 the trade at 1 000 is exactly 10 s old: out of (now - 10 s, now]
+    assert flow.value(11_000) == Decimal("0.75")
+    assert flow.value(30_000) == Decimal(0)
+
+
+def test_trade_flow_keeps_out_of_order_trades_sorted() -> None:
+    flow = TradeFlow(10_000)
+    flow.add(9_000, Decimal("1"))
+    flow.add(2_000, Decimal("-3"))  # older, e.g. from a resubscribe snapshot
+    assert flow.value(11_000) == Decimal("-2")
+    assert flow.value(12_000) == Decimal("1")  # the older trade leaves first
+    flow.clear()
+    assert flow.value(12_000) == Decimal(0)
