@@ -1,7 +1,7 @@
 """Shared test set-up.
 
 The socket guard is autouse for the whole suite: any connection to an address outside the
-loopback range (127.0.0.0/8, ::1) or a Unix socket raises `NetworkRefused`, so no test can
+loopback range (127.0.0.0/8, ::1) or a Unix socket raises `NetworkRefusedError`, so no test can
 ever reach the internet, however it was written.
 """
 
@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 
-class NetworkRefused(RuntimeError):
+class NetworkRefusedError(RuntimeError):
     """A test tried to connect somewhere other than loopback."""
 
 
@@ -37,13 +37,13 @@ _real_connect_ex = socket.socket.connect_ex
 
 def _guarded_connect(self: socket.socket, address: Any) -> None:
     if not _is_loopback(address):
-        raise NetworkRefused(f"tests may only connect to loopback, not {address!r}")
+        raise NetworkRefusedError(f"tests may only connect to loopback, not {address!r}")
     _real_connect(self, address)
 
 
 def _guarded_connect_ex(self: socket.socket, address: Any) -> int:
     if not _is_loopback(address):
-        raise NetworkRefused(f"tests may only connect to loopback, not {address!r}")
+        raise NetworkRefusedError(f"tests may only connect to loopback, not {address!r}")
     return _real_connect_ex(self, address)
 
 

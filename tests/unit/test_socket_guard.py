@@ -3,21 +3,21 @@ import socket
 
 import pytest
 
-from tests.conftest import NetworkRefused
+from tests.conftest import NetworkRefusedError
 
 
 def test_socket_guard_refuses_public_address() -> None:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s, pytest.raises(NetworkRefused):
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s, pytest.raises(NetworkRefusedError):
         s.connect(("8.8.8.8", 53))
 
 
 def test_socket_guard_refuses_private_range() -> None:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s, pytest.raises(NetworkRefused):
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s, pytest.raises(NetworkRefusedError):
         s.connect_ex(("192.168.1.1", 80))
 
 
 async def test_socket_guard_refuses_asyncio_connection() -> None:
-    with pytest.raises(NetworkRefused):
+    with pytest.raises(NetworkRefusedError):
         await asyncio.open_connection("10.0.0.1", 443)
 
 
