@@ -241,7 +241,7 @@ class RecordingInfo:
 
     @property
     def duration_s(self) -> float:
-        """Seconds from the first record to the last (0 when empty)."""
+        """Seconds from the earliest record to the latest (0 when empty)."""
         if self.first_wall_ns is None or self.last_wall_ns is None:
             return 0.0
         return (self.last_wall_ns - self.first_wall_ns) / 1e9
@@ -416,9 +416,10 @@ def summarize(
     classify = _parser_classifier(full=parse)
     for record in reader:
         tally.records += 1
-        if tally.first_wall is None:
+        if tally.first_wall is None or record.wall_ns < tally.first_wall:
             tally.first_wall = record.wall_ns
-        tally.last_wall = record.wall_ns
+        if tally.last_wall is None or record.wall_ns > tally.last_wall:
+            tally.last_wall = record.wall_ns
         if record.kind is RecordKind.FRAME_IN:
             channel, exch_ms = record.channel, record.exch_ms
             if classify is not None and (parse or channel is None):
