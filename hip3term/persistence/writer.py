@@ -1,0 +1,389 @@
+"""The journal's single writer: a bounded in-memory queue drained in batched transactions.
+
+The hot path (executor, position tracker, risk, strategy host, TUI actions) calls the
+`record_*` helpers, `save_strategy_state` or `upsert_latest_top`. They never await and
+never raise: each builds one row dict and appends it to the queue (about a microsecond).
+`run()`, one task in the node's TaskGroup, drains the queue every `interval_s` (50 ms),
+or as soon as `batch_size` rows wait, and inserts each batch in one transaction with
+SQLAlchemy Core executemany (one statement per table).
+
+Nothing is lost silently. When the queue is full a row is dropped and counted per table;
+the first drop of an episode logs a warning and sets `health().lagging`. Rows a batch
+fails to insert (a bad value, a full disk) are retried table by table, then row by row,
+and the ones that still fail are counted the same way. As soon as it can, the writer
+journals a risk event of kind `unwritten_rows` whose detail gives the count per table
+and per cause, and logs it.
+
+`aclose()` writes everything still queued; it is shielded, so cancelling the caller does
+not cut the final flush short.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Final
+
+from sqlalchemy import Insert, Table, insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from hip3term.core.clock import Clock, LiveClock
+from hip3term.persistence.db import Journal
+from hip3term.persistence.models import Base, json_bytes
+
+__all__ = ["UNWRITTEN_ROWS", "JournalHealth", "JournalWriter"]
+
+_log = logging.getLogger(__name__)
+
+UNWRITTEN_ROWS: Final = "unwritten_rows"
+"""`risk_events.kind` of the event that counts rows the journal could not write."""
+
+_TABLES: Final[Mapping[str, Table]] = Base.metadata.tables
+_Row = dict[str, Any]
+
+
+def _statement(table: Table) -> Insert:
+    if table.name != "latest_top":
+        return insert(table)
+    upsert = sqlite_insert(table)
+    changes = {c.name: upsert.excluded[c.name] for c in table.columns if c.name != "market"}
+    return upsert.on_conflict_do_update(index_elements=["market"], set_=changes)
+
+
+_STATEMENTS: Final = {name: _statement(table) for name, table in _TABLES.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class JournalHealth:
+    """A snapshot of the writer's state.
+
+    Attributes:
+        queued: rows waiting in memory.
+        capacity: the queue's bound.
+        written: rows committed so far.
+        batches: transactions committed.
+        dropped: rows never written (queue full, or refused by the database), in total.
+        unreported: of those, rows not yet counted in an `unwritten_rows` event.
+        lagging: True from the first drop until the drop count has been journaled.
+        errors: failed transactions.
+        last_error: the last failure's text, None if none.
+        closed: True once `aclose` began.
+    """
+
+    queued: int
+    capacity: int
+    written: int
+    batches: int
+    dropped: int
+    unreported: int
+    lagging: bool
+    errors: int
+    last_error: str | None
+    closed: bool
+
+
+class JournalWriter:
+    """The single writer of one session's rows into a `Journal`.
+
+    Args:
+        journal: the open journal.
+        session_id: stamped on every row.
+        clock: gives `time_ms` when a helper is not given one (the machine's clock if None).
+        capacity: rows the queue holds before new rows are dropped (and counted).
+        batch_size: rows per transaction at most; a full batch wakes the writer early.
+        interval_s: how long rows may wait before they are written.
+    """
+
+    def __init__(
+        self,
+        journal: Journal,
+        session_id: str,
+        *,
+        clock: Clock | None = None,
+        capacity: int = 50_000,
+        batch_size: int = 1000,
+        interval_s: float = 0.05,
+    ) -> None:
+        if capacity < 1 or batch_size < 1 or interval_s <= 0:
+            raise ValueError("capacity and batch_size must be >= 1, interval_s > 0")
+        self.journal = journal
+        self.session_id = session_id
+        self._now_ms = (clock or LiveClock()).now_ms
+        self._capacity = capacity
+        self._batch_size = batch_size
+        self._interval = interval_s
+        self._queue: collections.deque[tuple[str, _Row]] = collections.deque()
+        self._wake = asyncio.Event()
+        self._lock = asyncio.Lock()
+        self._unwritten: collections.Counter[tuple[str, str]] = collections.Counter()
+        self._written = self._batches = self._dropped = self._errors = 0
+        self._last_error: str | None = None
+        self._lagging = False
+        self._closing = False
+
+    # ---------------------------------------------------------------- hot path
+
+    def put(self, table: str, row: _Row) -> bool:
+        """Queue one row for `table` (a `models` table name). Never blocks, never raises.
+
+        Returns:
+            False when the row was dropped (queue full or writer closed); it is counted.
+        """
+        if len(self._queue) >= self._capacity or self._closing:
+            self._drop(table, "closed" if self._closing else "queue_full")
+            return False
+        self._queue.append((table, row))
+        if len(self._queue) >= self._batch_size:
+            self._wake.set()
+        return True
+
+    def _drop(self, table: str, cause: str) -> None:
+        self._dropped += 1
+        self._unwritten[table, cause] += 1
+        if not self._lagging:
+            self._lagging = True
+            _log.warning(
+                "journal %s: %s; rows for %s and later ones are being dropped and counted "
+                "(the count is journaled as a risk event %r)",
+                self.journal.path, "writer closed" if cause == "closed" else
+                f"queue full ({self._capacity} rows)", table, UNWRITTEN_ROWS,
+            )  # fmt: skip
+
+    def record_order(
+        self, *, market: str, side: str, price: Decimal, size: Decimal, tif: str,
+        reduce_only: bool = False, cloid: str | None = None, oid: int | None = None,
+        strategy: str = "", reason: str | None = None, time_ms: int | None = None,
+    ) -> bool:  # fmt: skip
+        """Journal an order as it was decided and signed."""
+        return self.put("orders", {
+            "session_id": self.session_id, "time_ms": self._time(time_ms), "market": market,
+            "side": side, "price": price, "size": size, "tif": tif, "reduce_only": reduce_only,
+            "cloid": cloid, "oid": oid, "strategy": strategy, "reason": reason,
+        })  # fmt: skip
+
+    def record_order_event(
+        self, *, event: str, cloid: str | None = None, oid: int | None = None,
+        status: str | None = None, detail: str | None = None, time_ms: int | None = None,
+    ) -> bool:  # fmt: skip
+        """Journal what happened to an order (sent, resting, filled, canceled, rejected...)."""
+        return self.put("order_events", {
+            "session_id": self.session_id, "time_ms": self._time(time_ms), "event": event,
+            "cloid": cloid, "oid": oid, "status": status, "detail": detail,
+        })  # fmt: skip
+
+    def record_fill(
+        self, *, market: str, side: str, price: Decimal, size: Decimal, fee: Decimal,
+        tid: int, oid: int, time_ms: int, cloid: str | None = None, fee_token: str = "USDC",
+        closed_pnl: Decimal | None = None, crossed: bool = False,
+    ) -> bool:  # fmt: skip
+        """Journal a fill as the exchange reported it (`time_ms` is the exchange's)."""
+        return self.put("fills", {
+            "session_id": self.session_id, "time_ms": time_ms, "market": market, "side": side,
+            "price": price, "size": size, "fee": fee, "fee_token": fee_token,
+            "closed_pnl": closed_pnl, "tid": tid, "oid": oid, "cloid": cloid, "crossed": crossed,
+        })  # fmt: skip
+
+    def record_position(
+        self, *, market: str, size: Decimal, entry_px: Decimal | None = None,
+        unrealized_pnl: Decimal | None = None, realized_pnl: Decimal | None = None,
+        time_ms: int | None = None,
+    ) -> bool:  # fmt: skip
+        """Journal a position snapshot (size signed: negative is short)."""
+        return self.put("position_snapshots", {
+            "session_id": self.session_id, "time_ms": self._time(time_ms), "market": market,
+            "size": size, "entry_px": entry_px, "unrealized_pnl": unrealized_pnl,
+            "realized_pnl": realized_pnl,
+        })  # fmt: skip
+
+    def record_signal(
+        self, *, strategy: str, market: str, kind: str, decision: str, side: str | None = None,
+        expected_edge_bps: Decimal | None = None, price: Decimal | None = None,
+        size: Decimal | None = None, reason: str | None = None,
+        features: Mapping[str, Any] | None = None, time_ms: int | None = None,
+    ) -> bool:  # fmt: skip
+        """Journal a signal and the decision on it (taken, denied, skipped, observed)."""
+        return self.put("signals", {
+            "session_id": self.session_id, "time_ms": self._time(time_ms),
+            "strategy": strategy, "market": market, "kind": kind, "decision": decision,
+            "side": side, "expected_edge_bps": expected_edge_bps, "price": price,
+            "size": size, "reason": reason, "features": self._json(features),
+        })  # fmt: skip
+
+    def record_risk_event(
+        self, *, kind: str, reason: str, severity: str = "warning",
+        detail: Mapping[str, Any] | None = None, time_ms: int | None = None,
+    ) -> bool:  # fmt: skip
+        """Journal a risk or system event (latch trip, resume, stale feed...)."""
+        return self.put("risk_events", {
+            "session_id": self.session_id, "time_ms": self._time(time_ms), "kind": kind,
+            "severity": severity, "reason": reason, "detail": self._json(detail),
+        })  # fmt: skip
+
+    def record_operator_action(
+        self, *, who: str, action: str, reason: str, detail: Mapping[str, Any] | None = None,
+        time_ms: int | None = None,
+    ) -> bool:  # fmt: skip
+        """Journal an operator action for the audit trail: who, what, when, why."""
+        return self.put("operator_actions", {
+            "session_id": self.session_id, "time_ms": self._time(time_ms), "who": who,
+            "action": action, "reason": reason, "detail": self._json(detail),
+        })  # fmt: skip
+
+    def save_strategy_state(
+        self, *, strategy: str, state: Mapping[str, Any], time_ms: int | None = None
+    ) -> bool:
+        """Journal a strategy's state (encoded now, so later mutation cannot change it)."""
+        return self.put("strategy_state", {
+            "session_id": self.session_id, "time_ms": self._time(time_ms),
+            "strategy": strategy, "state": self._json(state),
+        })  # fmt: skip
+
+    def upsert_latest_top(
+        self, *, market: str, bid_px: Decimal | None, bid_sz: Decimal | None,
+        ask_px: Decimal | None, ask_sz: Decimal | None, time_ms: int | None = None,
+    ) -> bool:  # fmt: skip
+        """Replace the market's last top of book."""
+        return self.put("latest_top", {
+            "market": market, "session_id": self.session_id, "time_ms": self._time(time_ms),
+            "bid_px": bid_px, "bid_sz": bid_sz, "ask_px": ask_px, "ask_sz": ask_sz,
+        })  # fmt: skip
+
+    def _time(self, time_ms: int | None) -> int:
+        return self._now_ms() if time_ms is None else time_ms
+
+    @staticmethod
+    def _json(value: Mapping[str, Any] | None) -> bytes | None:
+        if value is None:
+            return None
+        try:
+            return json_bytes(value)
+        except TypeError as exc:  # never fail the caller: keep a readable trace instead
+            return json_bytes({"unencodable": repr(value)[:500], "error": str(exc)})
+
+    # ---------------------------------------------------------------- writer task
+
+    def health(self) -> JournalHealth:
+        """A snapshot of the counters; cheap."""
+        return JournalHealth(
+            queued=len(self._queue), capacity=self._capacity, written=self._written,
+            batches=self._batches, dropped=self._dropped,
+            unreported=sum(self._unwritten.values()), lagging=self._lagging,
+            errors=self._errors, last_error=self._last_error, closed=self._closing,
+        )  # fmt: skip
+
+    async def run(self) -> None:
+        """Write queued rows until `aclose` is called.
+
+        Cancel-safe: a batch being written when the task is cancelled is completed (it is
+        shielded) and queued rows stay queued for `aclose`.
+        """
+        while not self._closing:
+            if len(self._queue) < self._batch_size:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self._interval):
+                        await self._wake.wait()
+            self._wake.clear()
+            await asyncio.shield(self._write_next())
+
+    async def flush(self) -> None:
+        """Write every row queued so far, and report any drops, before returning."""
+        await self._write_next()
+        while self._queue:
+            await self._write_next()
+
+    async def aclose(self) -> None:
+        """Refuse new rows, write every queued row, report drops. Shielded; idempotent."""
+        self._closing = True
+        self._wake.set()
+        await asyncio.shield(self.flush())
+
+    async def _write_next(self) -> None:
+        async with self._lock:
+            batch = [self._queue.popleft() for _ in range(min(len(self._queue), self._batch_size))]
+            if batch:
+                await self._write(batch)
+            if self._unwritten:
+                await self._report_unwritten()
+
+    async def _write(self, batch: list[tuple[str, _Row]]) -> None:
+        groups: dict[str, list[_Row]] = {}
+        for table, row in batch:
+            groups.setdefault(table, []).append(row)
+        try:
+            await self._insert(groups)
+        except Exception as exc:  # a bad row or a failing disk: retry in smaller parts
+            self._failed(exc)
+            for table, rows in groups.items():
+                await self._write_group(table, rows)
+            return
+        self._written += len(batch)
+        self._batches += 1
+
+    async def _write_group(self, table: str, rows: list[_Row]) -> None:
+        try:
+            await self._insert({table: rows})
+            self._written += len(rows)
+            self._batches += 1
+            return
+        except Exception as exc:
+            self._failed(exc)
+        for row in rows:
+            try:
+                await self._insert({table: [row]})
+                self._written += 1
+            except Exception as exc:
+                self._failed(exc)
+                self._unwritten[table, "write_failed"] += 1
+                self._dropped += 1
+
+    async def _insert(self, groups: Mapping[str, list[_Row]]) -> None:
+        async with self.journal.engine.begin() as conn:
+            for table, rows in groups.items():
+                statement = _STATEMENTS.get(table)
+                if statement is None:
+                    raise KeyError(f"no journal table named {table!r}")
+                await conn.execute(statement, rows)
+
+    def _failed(self, exc: Exception) -> None:
+        self._errors += 1
+        text = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+        if self._last_error != text:
+            _log.error("journal %s: a write failed: %s", self.journal.path, text)
+        self._last_error = text
+
+    async def _report_unwritten(self) -> None:
+        counts = dict(self._unwritten)
+        total = sum(counts.values())
+        by_table: collections.Counter[str] = collections.Counter()
+        by_cause: collections.Counter[str] = collections.Counter()
+        for (table, cause), n in counts.items():
+            by_table[table] += n
+            by_cause[cause] += n
+        row = {
+            "session_id": self.session_id, "time_ms": self._now_ms(), "kind": UNWRITTEN_ROWS,
+            "severity": "warning",
+            "reason": f"{total} journal rows were not written ({_causes(by_cause)})",
+            "detail": {"rows": total, "by_table": dict(by_table), "by_cause": dict(by_cause)},
+        }  # fmt: skip
+        try:
+            await self._insert({"risk_events": [row]})
+        except Exception as exc:
+            self._failed(exc)
+            return
+        self._unwritten.subtract(counts)  # rows dropped meanwhile stay for the next report
+        self._unwritten = +self._unwritten
+        self._written += 1
+        if not self._unwritten:
+            self._lagging = False
+        _log.warning("journal %s: %s", self.journal.path, row["reason"])
+
+
+def _causes(by_cause: Mapping[str, int]) -> str:
+    names = {"queue_full": "queue full", "write_failed": "refused by the database",
+             "closed": "after close"}  # fmt: skip
+    return ", ".join(f"{n} {names.get(cause, cause)}" for cause, n in sorted(by_cause.items()))
