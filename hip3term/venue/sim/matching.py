@@ -135,6 +135,9 @@ class MatchingEngine:
         self._cloid_latest: dict[tuple[str, str], int] = {}
         self._finished: dict[int, OrderEvent] = {}
         self._user_fills: dict[str, deque[FillRecord]] = {}
+        self._totals: dict[int, tuple[Decimal | None, Decimal, Decimal]] = {
+            asset: (None, _ZERO, _ZERO) for asset in self._specs
+        }
 
     # --- markets ------------------------------------------------------------------------
 
@@ -328,6 +331,8 @@ class MatchingEngine:
             )  # fmt: skip
             fills.append(fill)
             self._remember_fill(fill)
+        _, notional, base = self._totals[spec.asset]
+        self._totals[spec.asset] = (px, notional + px * qty, base + qty)
         buyer, seller = (taker, maker) if taker.is_buy else (maker, taker)
         trades.append(
             Trade(spec.name, spec.asset, taker.is_buy, px, qty, now, taker.hash, tid,
@@ -443,9 +448,12 @@ class MatchingEngine:
             if dex is None or self._specs[order.asset].dex == dex
         ]
 
-    def open_order_count(self, owner: str) -> int:
-        """How many open orders `owner` has (cheap)."""
-        return len(self._by_owner.get(owner.lower(), {}))
+    def open_order_count(self, owner: str, asset: int | None = None) -> int:
+        """How many open orders `owner` has (on `asset` only, if given)."""
+        orders = self._by_owner.get(owner.lower(), {})
+        if asset is None:
+            return len(orders)
+        return sum(1 for order in orders.values() if order.asset == asset)
 
     def is_open(self, oid: int) -> bool:
         """Whether `oid` rests on a book (cheap)."""
@@ -505,6 +513,11 @@ class MatchingEngine:
         """`(best bid + best ask) / 2`, or None when a side is empty."""
         bid, ask = self.best_prices(asset)
         return (bid + ask) / 2 if bid is not None and ask is not None else None
+
+    def trade_totals(self, asset: int) -> tuple[Decimal | None, Decimal, Decimal]:
+        """Last trade price (None before the first trade), and the notional and base
+        volume traded on `asset` since the engine started."""
+        return self._totals[self.spec(asset).asset]
 
     def user_fills(self, owner: str) -> list[FillRecord]:
         """The most recent fills of a non-house account, oldest first."""
