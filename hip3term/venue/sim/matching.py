@@ -135,9 +135,8 @@ class MatchingEngine:
         self._cloid_latest: dict[tuple[str, str], int] = {}
         self._finished: dict[int, OrderEvent] = {}
         self._user_fills: dict[str, deque[FillRecord]] = {}
-        self._totals: dict[int, tuple[Decimal | None, Decimal, Decimal]] = {
-            asset: (None, _ZERO, _ZERO) for asset in self._specs
-        }
+        no_trade: tuple[Decimal | None, Decimal, Decimal] = (None, _ZERO, _ZERO)
+        self._totals = dict.fromkeys(self._specs, no_trade)
 
     # --- markets ------------------------------------------------------------------------
 
