@@ -443,6 +443,29 @@ def test_house_accounts_skip_margin_and_keep_no_finished_orders(clock: SimClock)
     assert eng.order_status(ALICE, oid=oid) is None
 
 
+def test_trade_totals_mid_bbo_and_user_fills(clock: SimClock) -> None:
+    eng = MatchingEngine([COIN], clock, max_user_fills=3)
+    for who in (ALICE, BOB):
+        eng.ledger.open_account(who, D(10_000))
+    assert eng.trade_totals(COIN.asset) == (None, D(0), D(0))
+    assert eng.mid(COIN.asset) is None and eng.bbo(COIN.asset) == (None, None)
+    eng.place(BOB, COIN.asset, False, D(190), D(1))
+    eng.place(BOB, COIN.asset, False, D("190.2"), D(2))
+    eng.place(BOB, COIN.asset, True, D("189.5"), D(1))
+    eng.place(ALICE, COIN.asset, True, D("190.2"), D(2), "Ioc")  # 1 @ 190, 1 @ 190.2
+    assert eng.trade_totals(COIN.asset) == (D("190.2"), D("380.2"), D(2))
+    assert eng.mid(COIN.asset) == D("189.85")
+    bid, ask = eng.bbo(COIN.asset)
+    assert bid is not None and ask is not None
+    assert (bid.px, ask.px, ask.sz) == (D("189.5"), D("190.2"), D(1))
+    eng.place(ALICE, COIN.asset, False, D("189.5"), D(1), "Ioc")
+    assert [f.px for f in eng.user_fills(ALICE)] == [D(190), D("190.2"), D("189.5")]
+    eng.place(BOB, COIN.asset, False, D("190.2"), D("0.1"))
+    eng.place(ALICE, COIN.asset, True, D("190.2"), D("0.1"), "Ioc")
+    assert [f.px for f in eng.user_fills(ALICE)] == [D("190.2"), D("189.5"), D("190.2")]
+    assert eng.open_order_count(BOB, COIN.asset) == 2  # 0.9 and 0.1 left at 190.2
+
+
 # --- wire shapes against real exchange data -------------------------------------------------------
 
 
