@@ -124,6 +124,7 @@ class _Client:
         self.wake = asyncio.Event()
         self.drained = asyncio.Event()
         self.pending_posts = 0
+        self.last_sent: dict[tuple[Any, ...], bytes] = {}
         spec = server.config.faults
         self.faults: FaultInjector | None = None
         if not spec.is_empty:
@@ -208,8 +209,7 @@ class SimServer:
         self._routes: dict[tuple[Any, ...], dict[_Client, None]] = {}
         self._next_book_ms = 0
         self._next_ctx_ms = 0
-        self._last_bbo: dict[str, bytes] = {}
-        self._last_mids: dict[str | None, bytes] = {}
+        self._closed_fault_counts: dict[str, int] = {}
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -275,8 +275,8 @@ class SimServer:
         return len(self._clients)
 
     def fault_counters(self) -> dict[str, int]:
-        """Faults injected so far, summed over every connection still open."""
-        total: dict[str, int] = {}
+        """Faults injected so far, summed over every connection (open or closed)."""
+        total = dict(self._closed_fault_counts)
         for client in self._clients.values():
             if client.faults is not None:
                 for name, count in client.faults.counters.items():
@@ -286,7 +286,7 @@ class SimServer:
     # --- simulated time -------------------------------------------------------------------
 
     async def advance(self, ms: int) -> None:
-        """Step a simulated clock by `ms` (in `tick_s` steps) and flush every due frame.
+        """Step a simulated clock by `ms` in `tick_s` steps, flushing the frames of each step.
 
         Raises:
             RuntimeError: the exchange runs on a live clock.
@@ -300,7 +300,7 @@ class SimServer:
             self.exchange.advance_clock(delta)
             remaining -= delta
             self._tick(self.exchange.now_ms())
-        await self.flush()
+            await self.flush()  # what is due at this time goes out before time moves on
 
     async def flush(self) -> None:
         """Wait until every queued frame that may go out now has been written."""
@@ -353,25 +353,29 @@ class SimServer:
     def _push_bbos(self, now_ms: int) -> None:
         for key, clients in self._routes.items():
             if key[0] == "bbo" and clients:
-                coin = key[1]
-                levels = self.exchange.bbo_levels(coin)
-                if levels is None:
-                    continue
-                signature = orjson.dumps(levels)
-                if self._last_bbo.get(coin) != signature:
-                    self._last_bbo[coin] = signature
-                    data = {"coin": coin, "time": now_ms, "bbo": levels}
-                    self._send_to(clients, _frame("bbo", data))
+                levels = self.exchange.bbo_levels(key[1])
+                if levels is not None:
+                    data = {"coin": key[1], "time": now_ms, "bbo": levels}
+                    self._send_changed(clients, key, orjson.dumps(levels), "bbo", data)
 
     def _push_mids(self) -> None:
         for key, clients in self._routes.items():
             if key[0] == "allMids" and clients:
-                dex = key[1]
-                mids = self.exchange.all_mids(dex)
-                signature = orjson.dumps(mids)
-                if self._last_mids.get(dex) != signature:
-                    self._last_mids[dex] = signature
-                    self._send_to(clients, _frame("allMids", _mids_data(mids, dex)))
+                mids = self.exchange.all_mids(key[1])
+                data = _mids_data(mids, key[1])
+                self._send_changed(clients, key, orjson.dumps(mids), "allMids", data)
+
+    @staticmethod
+    def _send_changed(
+        clients: dict[_Client, None], key: tuple[Any, ...], state: bytes, channel: str, data: Any
+    ) -> None:
+        # Each client gets a frame only when the state differs from the last it was sent.
+        frame: bytes | None = None
+        for client in list(clients):
+            if client.last_sent.get(key) != state:
+                client.last_sent[key] = state
+                frame = frame if frame is not None else _frame(channel, data)
+                client.send(frame)
 
     def _push_ctxs(self) -> None:
         for key, clients in self._routes.items():
@@ -451,7 +455,7 @@ class SimServer:
             logger.info("subscription %s is not simulated: nothing will be pushed", sub.compact())
             return
         self._routes.setdefault(_route_key(sub), {})[client] = None
-        for frame in self._initial_frames(sub):
+        for frame in self._initial_frames(client, sub):
             client.send(frame)
 
     def _unsubscribe(self, client: _Client, sub: Subscription) -> None:
@@ -463,7 +467,7 @@ class SimServer:
             self._routes.get(_route_key(sub), {}).pop(client, None)
         client.send(_ack("unsubscribe", sub))
 
-    def _initial_frames(self, sub: Subscription) -> list[bytes]:
+    def _initial_frames(self, client: _Client, sub: Subscription) -> list[bytes]:
         ex = self.exchange
         if sub.type == "l2Book":
             fast = bool(sub.get("fast"))
@@ -477,13 +481,16 @@ class SimServer:
             levels = ex.bbo_levels(sub.coin)
             if levels is None:
                 return []
+            client.last_sent[_route_key(sub)] = orjson.dumps(levels)
             return [_frame("bbo", {"coin": sub.coin, "time": ex.now_ms(), "bbo": levels})]
         if sub.type == "activeAssetCtx":
             ctx = ex.active_asset_ctx(sub.coin)
             return [] if ctx is None else [_frame("activeAssetCtx", ctx)]
         if sub.type == "allMids":
             dex = sub.get("dex")
-            return [_frame("allMids", _mids_data(ex.all_mids(dex), dex))]
+            mids = ex.all_mids(dex)
+            client.last_sent[_route_key(sub)] = orjson.dumps(mids)
+            return [_frame("allMids", _mids_data(mids, dex))]
         if sub.type == "trades":
             trades = ex.recent_trades(sub.coin)
             return [_frame("trades", trades)] if trades else []
@@ -495,6 +502,9 @@ class SimServer:
 
     def _forget(self, client: _Client) -> None:
         self._clients.pop(client.ws, None)
+        if client.faults is not None:
+            for name, count in client.faults.counters.items():
+                self._closed_fault_counts[name] = self._closed_fault_counts.get(name, 0) + count
         for sub in client.subs:
             if sub.pushed:
                 self._routes.get(_route_key(sub), {}).pop(client, None)
