@@ -273,7 +273,7 @@ def decode_record(item: object) -> Record | None:
     return Record(_KINDS[kind], wall_ns, mono_ns, exch_ms, channel, raw)
 
 
-def block_header(payload: bytes, n_records: int) -> bytes:
+def block_header(payload: bytes | bytearray, n_records: int) -> bytes:
     """The 16 bytes that precede a block's payload: marker, lengths and CRC."""
     counts = _BLOCK_COUNTS.pack(len(payload), n_records)
     crc = zlib.crc32(payload, zlib.crc32(counts))

@@ -58,6 +58,8 @@ _MARK: Final = int(RecordKind.MARK)
 MAX_FLUSH_INTERVAL_S: Final = 0.1
 MAX_BLOCK_RECORDS: Final = 4096
 """Records per block at most, so that a reader never holds more than a few MB at once."""
+_Part = bytes | bytearray
+_IOV_PARTS: Final = 512  # below IOV_MAX (1024 on Linux)
 _fdatasync: Callable[[int], None] = getattr(os, "fdatasync", os.fsync)
 
 
@@ -133,11 +135,16 @@ class Recorder:
         self._wall: Callable[[], int] = clock.now_ns if clock else time.time_ns
         self._mono: Callable[[], int] = clock.monotonic_ns if clock else time.monotonic_ns
         self._pack = msgpack.Packer(use_bin_type=True).pack
+        # The hot path appends packed records to a deque: append and popleft are atomic,
+        # so the two threads share it without a lock (a lock costs as much as the pack).
         self._queue: collections.deque[bytes] = collections.deque()
         self._append = self._queue.append
         # Counters owned by the caller's thread (hot path).
         self._frames_in = self._sent = self._marks = self._dropped = 0
-        self._appended_records = self._appended_bytes = 0
+        self._appended_bytes = 0
+        # Written by the writer thread only: appending beyond this many bytes means more
+        # than max_pending_bytes wait in memory (one comparison on the hot path).
+        self._limit = max_pending_bytes
         self._unreported_drops = 0
         self._refusing = False  # closed, over the memory cap, or drops to report
         self._closed = False
@@ -145,7 +152,8 @@ class Recorder:
         self._written_records = self._written_bytes = self._flushes = self._errors = 0
         self._last_flush_ns: int | None = None
         self._last_error: str | None = None
-        self._retry: list[bytes] = []
+        self._retry: list[_Part] = []  # encoded blocks a failed write left
+        self._retry_records = self._retry_bytes = 0
         self._wake = threading.Event()
         self._done = threading.Condition()
         self._stopping = False
@@ -244,9 +252,9 @@ class Recorder:
             return
         self._append(record)
         self._frames_in += 1
-        self._appended_records += 1
-        self._appended_bytes += len(record)
-        if self._appended_bytes - self._written_bytes > self._max_pending:
+        size = self._appended_bytes + len(record)
+        self._appended_bytes = size
+        if size > self._limit:
             self._refusing = True
 
     def post_out(
@@ -292,15 +300,18 @@ class Recorder:
             self._dropped += 1
             return False
         self._append(record)
-        self._appended_records += 1
         self._appended_bytes += len(record)
-        if self._appended_bytes - self._written_bytes > self._max_pending:
+        if self._appended_bytes > self._limit:
             self._refusing = True
         return True
 
+    def _appended_records(self) -> int:
+        # Read from other threads too: the three counts are each owned by the hot path.
+        return self._frames_in + self._sent + self._marks
+
     def _admit(self) -> bool:
         # The slow path: closed, over the memory cap, or drops waiting to be reported.
-        if self._closed or self._appended_bytes - self._written_bytes > self._max_pending:
+        if self._closed or self._appended_bytes > self._limit:
             if not self._closed and self._unreported_drops == 0:
                 _log.warning(
                     "recorder %s: %d bytes not yet on disk (limit %d); dropping records "
@@ -328,7 +339,7 @@ class Recorder:
             frames_in=self._frames_in,
             sent=self._sent,
             marks=self._marks,
-            records_appended=self._appended_records,
+            records_appended=self._appended_records(),
             records_written=self._written_records,
             bytes_appended=self._appended_bytes,
             bytes_written=self._written_bytes,
@@ -348,7 +359,7 @@ class Recorder:
         Returns:
             True when they are on disk; False if the timeout passed first (disk failing).
         """
-        target = self._appended_records
+        target = self._appended_records()
         self._wake.set()
         with self._done:
             self._done.wait_for(
@@ -410,7 +421,7 @@ class Recorder:
         self.close()
 
     def __repr__(self) -> str:
-        return f"Recorder({str(self.path)!r}, records={self._appended_records})"
+        return f"Recorder({str(self.path)!r}, records={self._appended_records()})"
 
     # ------------------------------------------------------------------ writer thread
 
@@ -426,38 +437,43 @@ class Recorder:
             self._done.notify_all()
 
     def _write_pending(self) -> None:
-        items = self._retry
         popleft = self._queue.popleft
-        items.extend(popleft() for _ in range(len(self._queue)))
-        if not items:
-            return
-        parts: list[bytes] = []
+        items = [popleft() for _ in range(len(self._queue))]
+        parts = self._retry
         record_bytes = 0
         for start in range(0, len(items), MAX_BLOCK_RECORDS):
             chunk = items[start : start + MAX_BLOCK_RECORDS]
             payload = b"".join(chunk)
-            parts += (block_header(payload, len(chunk)), payload)
+            parts += (block_header(payload, len(chunk)), payload)  # crc32 releases the GIL
             record_bytes += len(payload)
+        if not parts:
+            return
         try:
             written = _pwrite_all(self._fd, parts, self._offset)
             _fdatasync(self._fd)
         except OSError as exc:
-            self._on_write_error(exc, items)
+            self._on_write_error(exc, parts, len(items), record_bytes)
             return
         self._offset += written
         self._retry = []
         with self._done:
-            self._written_records += len(items)
-            self._written_bytes += record_bytes
+            self._written_records += len(items) + self._retry_records
+            self._written_bytes += record_bytes + self._retry_bytes
+            self._limit = self._written_bytes + self._max_pending
+            self._retry_records = self._retry_bytes = 0
             self._flushes += 1
             self._last_flush_ns = self._wall()
             self._last_error = None
             self._done.notify_all()
 
-    def _on_write_error(self, exc: OSError, items: list[bytes]) -> None:
-        # Keep the records for the next attempt and cut off whatever part of the block
-        # reached the file, so the file always ends on a whole block.
-        self._retry = items
+    def _on_write_error(
+        self, exc: OSError, parts: list[_Part], records: int, record_bytes: int
+    ) -> None:
+        # Keep the blocks for the next attempt and cut off whatever part of them reached
+        # the file, so the file always ends on a whole block.
+        self._retry = parts
+        self._retry_records += records
+        self._retry_bytes += record_bytes
         if self._errors == 0 or self._last_error is None:
             _log.error("recorder %s: write failed, will retry: %s", self.path, exc)
         with self._done:
@@ -479,15 +495,21 @@ def _create_unique(folder: Path, header: RecordingHeader) -> tuple[Path, int]:
     raise FileExistsError(f"too many recordings named like {path.name} in {folder}")
 
 
-def _pwrite_all(fd: int, parts: list[bytes], offset: int) -> int:
-    total = sum(map(len, parts))
-    done = os.pwritev(fd, parts, offset) if hasattr(os, "pwritev") else 0
-    if done < total:
-        rest = memoryview(b"".join(parts))[done:]
-        while rest:
-            n = os.pwrite(fd, rest, offset + done)
-            rest = rest[n:]
-            done += n
+def _pwrite_all(fd: int, parts: list[_Part], offset: int) -> int:
+    # Writes every part at `offset`, in order; returns the bytes written. pwritev is one
+    # system call per _IOV_PARTS parts (it may write less than asked: the rest follows).
+    total = 0
+    for start in range(0, len(parts), _IOV_PARTS):
+        group = parts[start : start + _IOV_PARTS]
+        size = sum(map(len, group))
+        done = os.pwritev(fd, group, offset + total) if hasattr(os, "pwritev") else 0
+        if done < size:
+            rest = memoryview(b"".join(group))[done:]
+            while rest:
+                n = os.pwrite(fd, rest, offset + total + done)
+                rest = rest[n:]
+                done += n
+        total += size
     return total
 
 

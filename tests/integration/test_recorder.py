@@ -116,6 +116,17 @@ def test_many_real_frames_round_trip_with_every_field(recorder: Recorder) -> Non
     assert health.dropped == 0 and health.errors == 0
 
 
+def test_big_records_and_multi_block_flushes_round_trip(recorder: Recorder) -> None:
+    raws = [bytes([i % 256]) * (i % 50) for i in range(10_000)]  # > 2 blocks in one flush
+    raws[5000:5000] = [b"\x7f" * 3_000_000, b"\x01" * 300_000]  # a few big post replies
+    for raw in raws:
+        recorder.frame_in(raw, "post")
+    recorder.close()
+    reader = RecordingReader(recorder.path)
+    assert [r.raw for r in reader] == raws
+    assert reader.blocks_read >= 3 and not reader.truncated_tail
+
+
 def test_header_holds_market_venue_config_version_and_start(tmp_path: Path) -> None:
     clock = SimClock(1_778_803_272_000)
     header = RecordingHeader(
