@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from hip3term.core.clock import SimClock
+from hip3term.venue.sim.ladder import lot_size, tick_decimals
 from hip3term.venue.sim.ledger import FundingPayment, MarketSpec, hip3_fee_rates
 from hip3term.venue.sim.market import (
     HOUSE_MAKER,
@@ -306,3 +307,22 @@ def test_two_markets_in_one_engine_share_the_house_accounts() -> None:
     assert engine.open_order_count(HOUSE_MAKER) == 80
     nvda_bid = engine.best_prices(nvda.asset)[0]
     assert nvda_bid is not None and abs(nvda_bid - D("221.5")) < 5
+
+
+@pytest.mark.parametrize(
+    ("size", "px", "expected"),
+    [
+        (2.3456, "190", "2.346"),  # rounded to the 0.001 lot
+        (0.01, "190", "0.056"),  # raised to 5 % over $10: 10.5 / 190 = 0.0553 -> 0.056
+        (0.0, "10", "1.05"),
+    ],
+)
+def test_lot_size_rounds_to_the_lot_and_clears_the_minimum_value(
+    size: float, px: str, expected: str
+) -> None:
+    assert lot_size(size, D(px), COIN) == D(expected)
+
+
+@pytest.mark.parametrize(("px", "decimals"), [("190.5", 2), ("99.99", 3), ("19000", 0)])
+def test_tick_decimals(px: str, decimals: int) -> None:
+    assert tick_decimals(D(px), 3) == decimals

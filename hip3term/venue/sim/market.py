@@ -43,19 +43,16 @@ import math
 import random
 from collections import deque
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_EVEN, ROUND_UP, Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from hip3term.core.clock import Clock
 from hip3term.core.numeric import (
     RoundMode,
-    from_ticks,
-    is_valid_price,
-    price_tick,
     round_price,
-    size_step,
     to_wire,
 )
+from hip3term.venue.sim.ladder import HouseLadder, LadderShape, lot_size
 from hip3term.venue.sim.ledger import FundingPayment, MarketSpec
 from hip3term.venue.sim.matching import MatchingEngine
 from hip3term.venue.sim.records import (
@@ -63,7 +60,6 @@ from hip3term.venue.sim.records import (
     Level,
     OrderEvent,
     PlaceResult,
-    Resting,
     Trade,
 )
 
@@ -86,10 +82,37 @@ _TEN_DECIMALS = Decimal("1e-10")
 
 @dataclass(frozen=True, slots=True)
 class SyntheticParams:
-    """The knobs of the synthetic market (defaults: `xyz:COIN`-like, see the module doc)."""
+    """The knobs of the synthetic market (defaults: `xyz:COIN`-like, see the module doc).
+
+    Attributes:
+        sigma_bps: Fair-price volatility per square-root second, in bps.
+        oracle_min_interval_ms: Shortest time between two oracle pushes.
+        oracle_extra_mean_ms: Mean of the exponential time added to that minimum.
+        mark_clamp: Largest relative mark move per push.
+        noise_sd_bps: Stationary sd of the fast book-vs-fair noise (OU process).
+        noise_tau_s: Its time constant.
+        basis_sd_bps: Stationary sd of the slow premium (OU process).
+        basis_tau_s: Its time constant.
+        shocks_per_hour: Poisson rate of dislocation shocks.
+        shock_min_bps: Smallest shock (Pareto scale).
+        shock_tail: Pareto tail index of shock sizes.
+        shock_max_bps: Largest shock.
+        shock_tau_s: Range of the decay time constants of reverting shocks.
+        p_overshoot: Share of shocks where the book overshoots and decays back.
+        p_lag: Share where the oracle jumps and the book catches up after the push; the
+            rest are shocks where the book leads and the oracle follows.
+        ladder: The house maker's book (levels, gaps, sizes).
+        refreshes_per_s: Poisson rate at which the maker re-centres its ladder (a level
+            taken is refilled at the end of the step anyway).
+        takers_per_s: Poisson rate of house taker orders.
+        taker_size: Median taker size in coin units (log-normal).
+        taker_size_sigma: Log-normal spread of taker sizes.
+        taker_reach: How far through the book centre a taker IOC may go (0.001 = 0.1 %).
+        impact_notional: USDC notional of the impact prices (and so of the premium).
+        open_interest_base: Open interest added to the positions held in the engine.
+    """
 
     sigma_bps: float = 1.5
-    """Fair-price volatility per square-root second, in bps."""
     oracle_min_interval_ms: int = 2500
     oracle_extra_mean_ms: float = 500.0
     mark_clamp: Decimal = Decimal("0.01")
@@ -104,13 +127,8 @@ class SyntheticParams:
     shock_tau_s: tuple[float, float] = (1.0, 4.0)
     p_overshoot: float = 0.55
     p_lag: float = 0.3
-    levels: int = 20
-    level_gaps: tuple[int, ...] = (1, 1, 1, 2, 2, 3)
-    top_size: float = 2.5
-    size_growth: float = 0.1
-    size_sigma: float = 0.6
+    ladder: LadderShape = field(default_factory=LadderShape)
     refreshes_per_s: float = 2.0
-    """How often (Poisson) the maker re-centres its ladder; a taken level is refilled at once."""
     takers_per_s: float = 0.1
     taker_size: float = 1.5
     taker_size_sigma: float = 0.9
@@ -204,7 +222,9 @@ class SyntheticMarket:
             name: random.Random(f"{seed}:{name}")
             for name in ("fair", "dislocation", "oracle", "taker", "maker")
         }
-        self._ladder = _Ladder(engine, spec, self._maker, self._p, random.Random(f"{seed}:maker"))
+        self._ladder = HouseLadder(
+            engine, spec, self._maker, self._p.ladder, random.Random(f"{seed}:ladder")
+        )
         self._t = clock.now_ms()
         self._log_fair = math.log(float(start_px))
         self._noise = self._basis = 0.0
@@ -266,7 +286,7 @@ class SyntheticMarket:
 
     def impact_pxs(self) -> tuple[Decimal, Decimal] | None:
         """Average prices of selling and of buying `impact_notional` USDC into the book."""
-        bids, asks = self._engine.book_levels(self._spec.asset, self._p.levels)
+        bids, asks = self._engine.book_levels(self._spec.asset, self._p.ladder.levels)
         bid, ask = self._impact(bids), self._impact(asks)
         return (bid, ask) if bid is not None and ask is not None else None
 
@@ -461,92 +481,6 @@ class SyntheticMarket:
         if now - self._day_start >= _DAY_MS:
             self._prev_day_px = self._mark
             self._day_start += _DAY_MS
-
-
-class _Ladder:
-    """The house maker's resting orders: a one-tick spread and `levels` levels a side.
-
-    Orders that still fit stay (keeping their queue place); stale or crossing ones are
-    canceled first, then the missing levels are placed post-only.
-    """
-
-    def __init__(
-        self, engine: MatchingEngine, spec: MarketSpec, maker: str, params: SyntheticParams,
-        rng: random.Random,
-    ) -> None:  # fmt: skip
-        self._engine, self._spec, self._maker, self._p, self._rng = engine, spec, maker, params, rng
-        self._orders: dict[int, tuple[bool, int]] = {}  # oid -> (is_buy, price in ticks)
-        self._key: tuple[int, int] | None = None  # (tick decimals, best bid in ticks)
-
-    def requote(self, center: float, *, force: bool) -> None:
-        """Re-centre on `center` (`force`), or only refill levels that were taken."""
-        count = self._engine.open_order_count(self._maker, self._spec.asset)
-        if not force and count == len(self._orders):
-            return  # nothing was taken
-        if not force and self._key is not None:
-            decimals, bid0 = self._key  # refill around the last centre
-        else:
-            decimals = tick_decimals(Decimal(f"{center:.8f}"), self._spec.sz_decimals)
-            bid0 = math.floor(center * 10**decimals)
-        if self._key is not None and decimals != self._key[0]:
-            self._engine.cancel_all(self._maker, self._spec.asset)  # the tick size changed
-        self._key = (decimals, bid0)
-        self._orders = {oid: v for oid, v in self._orders.items() if self._engine.is_open(oid)}
-        plans = [(True, self._plan(True, bid0)), (False, self._plan(False, bid0 + 1))]
-        for oid, (is_buy, ticks) in list(self._orders.items()):
-            if ticks not in plans[0 if is_buy else 1][1]:
-                self._engine.cancel(self._maker, self._spec.asset, oid)
-                del self._orders[oid]
-        have = {v: oid for oid, v in self._orders.items()}
-        for is_buy, plan in plans:
-            for index, ticks in enumerate(plan):
-                if (is_buy, ticks) not in have:
-                    self._place(is_buy, ticks, decimals, index)
-
-    def _plan(self, is_buy: bool, touch: int) -> list[int]:
-        # From the touch outwards: reuse a resting level within the widest gap, or step
-        # a random gap away.
-        step = -1 if is_buy else 1
-        resting = {ticks for b, ticks in self._orders.values() if b == is_buy}
-        widest = max(self._p.level_gaps)
-        plan: list[int] = []
-        price = touch
-        while len(plan) < self._p.levels and price > 0:
-            plan.append(price)
-            for gap in range(1, widest + 1):
-                if price + step * gap in resting:
-                    price += step * gap
-                    break
-            else:
-                price += step * self._rng.choice(self._p.level_gaps)
-        return plan
-
-    def _place(self, is_buy: bool, ticks: int, decimals: int, index: int) -> None:
-        px = from_ticks(ticks, decimals)
-        if not is_valid_price(px, self._spec.sz_decimals):
-            return  # next to a power of ten the tick changes; leave the level out
-        p = self._p
-        size = p.top_size * (1 + p.size_growth * index)
-        size *= math.exp(p.size_sigma * self._rng.gauss(0.0, 1.0))
-        sz = lot_size(size, px, self._spec)
-        result = self._engine.place(self._maker, self._spec.asset, is_buy, px, sz, "Alo")
-        if isinstance(result.status, Resting):
-            self._orders[result.status.oid] = (is_buy, ticks)
-
-
-def lot_size(size: float, px: Decimal, spec: MarketSpec) -> Decimal:
-    """`size` units rounded to the lot, and at least 5 % above the minimum order value."""
-    lot = size_step(spec.sz_decimals)
-    wanted = Decimal(f"{size:.8f}").quantize(lot, ROUND_HALF_EVEN)
-    floor = (spec.min_notional * Decimal("1.05") / px).quantize(lot, ROUND_UP)
-    return max(wanted, floor)
-
-
-def tick_decimals(px: Decimal, sz_decimals: int) -> int:
-    """Decimals of the price tick at `px` (2 for 0.01)."""
-    exponent = price_tick(px, sz_decimals).as_tuple().exponent
-    assert isinstance(exponent, int)
-    return -exponent
 
 
 def _ou(x: float, dt: float, tau: float, sd: float, rng: random.Random) -> float:
