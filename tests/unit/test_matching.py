@@ -466,6 +466,23 @@ def test_trade_totals_mid_bbo_and_user_fills(clock: SimClock) -> None:
     assert eng.open_order_count(BOB, COIN.asset) == 2  # 0.9 and 0.1 left at 190.2
 
 
+def test_only_the_most_recent_finished_orders_are_kept(clock: SimClock) -> None:
+    eng = MatchingEngine([COIN], clock, max_finished_orders=2)
+    eng.ledger.open_account(ALICE, D(10_000))
+    cloid_2 = "0x" + "2" * 32
+    oids = [
+        resting_oid(place(eng, ALICE, True, "180", "1", cloid=cloid))
+        for cloid in (CLOID, cloid_2, None)
+    ]
+    for oid in oids:
+        assert eng.cancel(ALICE, COIN.asset, oid).ok
+    assert eng.order_status(ALICE, oid=oids[0]) is None  # dropped, and its cloid with it
+    assert eng.order_status(ALICE, cloid=CLOID) is None
+    kept = eng.order_status(ALICE, cloid=cloid_2)
+    assert kept is not None and kept.status == "canceled"
+    assert eng.order_status(ALICE, oid=oids[2]) is not None
+
+
 # --- wire shapes against real exchange data -------------------------------------------------------
 
 

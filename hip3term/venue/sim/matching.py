@@ -105,6 +105,7 @@ class MatchingEngine:
         error_asset_suffix: Append ` asset=N` to per-order reject texts, as the real
             exchange often does.
         max_user_fills: Fills kept per (non-house) account for `user_fills`.
+        max_finished_orders: Finished orders kept for `order_status` (oldest dropped).
     """
 
     def __init__(
@@ -117,6 +118,7 @@ class MatchingEngine:
         tid_start: int = 100_000_000_000_000,
         error_asset_suffix: bool = False,
         max_user_fills: int = 10_000,
+        max_finished_orders: int = 200_000,
     ) -> None:
         self._specs = {spec.asset: spec for spec in markets}
         self._assets = {spec.name: spec.asset for spec in markets}
@@ -129,6 +131,7 @@ class MatchingEngine:
         self._next_tid = tid_start
         self._suffix = error_asset_suffix
         self._max_user_fills = max_user_fills
+        self._max_finished = max_finished_orders
         self._open: dict[int, BookOrder] = {}
         self._by_owner: dict[str, dict[int, BookOrder]] = {}
         self._cloid_open: dict[tuple[str, str], int] = {}
@@ -380,7 +383,17 @@ class MatchingEngine:
             self._finished[order.oid] = event
             if order.cloid is not None:
                 self._cloid_latest[(order.owner, order.cloid)] = order.oid
+            if len(self._finished) > self._max_finished:
+                self._forget_oldest()
         return event
+
+    def _forget_oldest(self) -> None:
+        # Finished orders are kept in the order they finished; the oldest goes first.
+        oid = next(iter(self._finished))
+        order = self._finished.pop(oid).order
+        key = (order.owner, order.cloid) if order.cloid is not None else None
+        if key is not None and self._cloid_latest.get(key) == oid:
+            del self._cloid_latest[key]
 
     def _event(self, order: BookOrder, status: str, now: int) -> OrderEvent:
         return OrderEvent(self._view(order), status, now)
