@@ -191,11 +191,12 @@ async def make_server() -> AsyncIterator[ServerFactory]:
         idle_timeout_s: float = 60.0,
         book_interval_s: float = 0.5,
         is_mainnet: bool = True,
+        recording: Path | None = None,
     ) -> SimServer:
         exchange = SimExchange.create(
             markets, seed=seed, clock=SimClock(START_MS),
             fund={ACCOUNT_KEY.address: FUNDED_USDC} if fund is None else fund,
-            is_mainnet=is_mainnet,
+            is_mainnet=is_mainnet, recording=recording,
         )  # fmt: skip
         config = ServerConfig(
             idle_timeout_s=idle_timeout_s, book_interval_s=book_interval_s,

@@ -9,6 +9,7 @@ from typing import Any
 from tests.integration.conftest import (
     ACCOUNT_KEY,
     COIN,
+    FIXTURES,
     ClientFactory,
     ServerFactory,
     SimClient,
@@ -143,3 +144,21 @@ async def test_private_frames_go_only_to_their_subscribers(
     await trader.order(bids[0]["px"], "0.1", tif="Alo")
     assert of(await trader.barrier(), "orderUpdates")
     assert await watcher.barrier() == []
+
+
+async def test_replayed_recording_serves_the_recorded_book_and_ctx(
+    make_server: ServerFactory, make_client: ClientFactory
+) -> None:
+    recording = FIXTURES / "recordings" / "xyz_aapl_frames.jsonl"
+    server = await make_server(markets=("AAPL",), recording=recording)
+    client = await make_client(server)
+    await server.advance(2_000)  # the recorded book is due 1.189 s after the start
+    book = await client.info({"type": "l2Book", "coin": "xyz:AAPL"})
+    real = real_frames(WS)[14]["data"]  # the same frame, as the exchange sent it
+    for side, real_side in zip(book["levels"], real["levels"], strict=True):
+        assert [(Decimal(lv["px"]), Decimal(lv["sz"]), lv["n"]) for lv in side] == [
+            (Decimal(lv["px"]), Decimal(lv["sz"]), lv["n"]) for lv in real_side
+        ]
+    await client.subscribe({"type": "activeAssetCtx", "coin": "xyz:AAPL"})
+    ctx = await client.recv_channel("activeAssetCtx")
+    assert ctx == real_frames(WS)[15]  # the recorded ctx, verbatim

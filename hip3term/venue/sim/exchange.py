@@ -26,6 +26,7 @@ a book and trade; the others answer an empty book, their real May-2026 asset con
 from __future__ import annotations
 
 import json
+import os
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
@@ -51,6 +52,7 @@ from hip3term.venue.sim.pushes import (
     user_fills_push,
 )
 from hip3term.venue.sim.records import FillRecord, Level, OrderEvent, Trade
+from hip3term.venue.sim.replay_market import RecordedMarket
 
 __all__ = ["DEX", "MarketDriver", "SimExchange", "load_package_json"]
 
@@ -140,8 +142,10 @@ class SimExchange:
         clock: Clock | None = None,
         fund: Mapping[str, Decimal] | None = None,
         is_mainnet: bool = True,
+        recording: str | os.PathLike[str] | None = None,
+        speed: float = 1.0,
     ) -> SimExchange:
-        """A simulator of synthetic `xyz` markets.
+        """A simulator of synthetic (or recorded) `xyz` markets.
 
         Args:
             markets: Coins of the `xyz` dex (`COIN` or `xyz:COIN`); default `COIN`.
@@ -149,9 +153,15 @@ class SimExchange:
             clock: A `SimClock` for deterministic runs; the wall clock by default.
             fund: USDC to deposit per account address.
             is_mainnet: Verify signatures as mainnet (default) or testnet.
+            recording: Replay this JSON-lines recording (`{"ts_ns", "frame"}` per line)
+                instead of synthetic markets: each market follows the recorded frames
+                of its coin (`RecordedMarket`).
+            speed: Replay speed factor for `recording` (1 = real time).
 
         Raises:
-            ConfigError: a market is not a coin of the `xyz` meta, or is delisted.
+            ConfigError: a market is not a coin of the `xyz` meta, or is delisted, or
+                `speed` is not a positive number.
+            RecordingError: the recording cannot be read.
         """
         clock = clock if clock is not None else LiveClock()
         meta = load_package_json("meta_xyz.json")
@@ -161,13 +171,15 @@ class SimExchange:
         infos = _resolve_markets(directory, markets)
         specs = [market_spec(item, meta) for item in infos]
         engine = MatchingEngine(specs, clock)
-        drivers = [
-            SyntheticMarket(
-                engine, spec, seed=_market_seed(seed, spec.name), clock=clock,
-                start_px=_start_px(static_ctxs, item.index),
-            )
-            for item, spec in zip(infos, specs, strict=True)
-        ]  # fmt: skip
+        drivers: list[MarketDriver] = []
+        for item, spec in zip(infos, specs, strict=True):
+            start_px = _start_px(static_ctxs, item.index)
+            if recording is not None:
+                drivers.append(RecordedMarket(engine, spec, recording, speed, clock,
+                                              start_px=start_px))  # fmt: skip
+            else:
+                drivers.append(SyntheticMarket(engine, spec, seed=_market_seed(seed, spec.name),
+                                               clock=clock, start_px=start_px))  # fmt: skip
         exchange = cls(
             clock=clock, engine=engine, drivers=drivers, directory=directory, meta=meta,
             perp_dexs=perp_dexs, static_ctxs=static_ctxs, is_mainnet=is_mainnet,

@@ -39,17 +39,23 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 from websockets.asyncio.server import Server, ServerConnection, serve
-from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from hip3term.venue.sim.connection import (
+    SimConnection,
+    ack_frame,
+    error_frame,
+    frame,
+    mids_data,
+    route_key,
+)
 from hip3term.venue.sim.exchange import SimExchange
 from hip3term.venue.sim.faults import FaultInjector, FaultSpec
 from hip3term.venue.sim.pushes import Push
@@ -72,7 +78,6 @@ logger = logging.getLogger("hip3term.sim")
 
 GREETING = "Websocket connection established."
 _PONG = b'{"channel":"pong"}'
-_ROUTED_TYPES = frozenset({"trades", "orderUpdates", "userFills", "userEvents"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,90 +111,6 @@ class ServerConfig:
     max_queued_frames: int = 100_000
 
 
-@dataclass(slots=True)
-class _Item:
-    frame: bytes
-    is_post_response: bool = False
-
-
-class _Client:
-    """One websocket connection: its subscriptions, outgoing queue and writer task."""
-
-    def __init__(self, server: SimServer, ws: ServerConnection, number: int) -> None:
-        self.server = server
-        self.ws = ws
-        self.number = number
-        self.subs: dict[Subscription, None] = {}
-        self.queue: deque[_Item] = deque()
-        self.wake = asyncio.Event()
-        self.drained = asyncio.Event()
-        self.pending_posts = 0
-        self.last_sent: dict[tuple[Any, ...], bytes] = {}
-        spec = server.config.faults
-        self.faults: FaultInjector | None = None
-        if not spec.is_empty:
-            rng = random.Random(f"{server.config.seed}:{number}")
-            self.faults = FaultInjector(spec, rng, server.exchange.now_ms())
-        self.writer: asyncio.Task[None] | None = None
-
-    def send(self, frame: bytes, *, is_post_response: bool = False) -> None:
-        if len(self.queue) >= self.server.config.max_queued_frames:
-            logger.warning("connection %d is too slow; closing it", self.number)
-            self.abort()
-            return
-        self.queue.append(_Item(frame, is_post_response))
-        self.drained.clear()
-        self.wake.set()
-
-    def abort(self) -> None:
-        transport = self.ws.transport
-        if transport is not None:
-            transport.abort()
-
-    async def write_loop(self) -> None:
-        try:
-            while True:
-                if not self.queue:
-                    self.drained.set()
-                    self.wake.clear()
-                    await self.wake.wait()
-                    continue
-                if await self._held_by_stall():
-                    continue
-                item = self.queue.popleft()
-                await self._write(item)
-        except ConnectionClosed:
-            pass
-        finally:
-            self.drained.set()
-
-    async def _held_by_stall(self) -> bool:
-        if self.faults is None:
-            return False
-        until = self.faults.stall_until_ms(self.server.exchange.now_ms())
-        if until is None:
-            return False
-        self.drained.set()  # nothing can go out now: flush() must not wait for it
-        if self.server.simulated:
-            self.wake.clear()
-            await self.wake.wait()  # the next advance() re-checks the stall
-        else:
-            await asyncio.sleep(max(until - self.server.exchange.now_ms(), 1) / 1000)
-        return True
-
-    async def _write(self, item: _Item) -> None:
-        frames = [item.frame]
-        if self.faults is not None:
-            delay = self.faults.delay_s()
-            if delay:
-                await asyncio.sleep(delay)
-            frames = self.faults.outgoing(item.frame)
-        for frame in frames:
-            await self.ws.send(frame, text=True)
-        if item.is_post_response:
-            self.pending_posts -= 1
-
-
 class SimServer:
     """The simulator's websocket server around one `SimExchange`.
 
@@ -204,9 +125,9 @@ class SimServer:
         self.simulated = exchange.simulated_clock
         self._server: Server | None = None
         self._ticker: asyncio.Task[None] | None = None
-        self._clients: dict[ServerConnection, _Client] = {}
+        self._clients: dict[ServerConnection, SimConnection] = {}
         self._connections = 0
-        self._routes: dict[tuple[Any, ...], dict[_Client, None]] = {}
+        self._routes: dict[tuple[Any, ...], dict[SimConnection, None]] = {}
         self._next_book_ms = 0
         self._next_ctx_ms = 0
         self._closed_fault_counts: dict[str, int] = {}
@@ -348,7 +269,7 @@ class SimServer:
                 if book is not None:
                     if fast:
                         book["fast"] = True
-                    self._send_to(clients, _frame("l2Book", book))
+                    self._send_to(clients, frame("l2Book", book))
 
     def _push_bbos(self, now_ms: int) -> None:
         for key, clients in self._routes.items():
@@ -362,36 +283,40 @@ class SimServer:
         for key, clients in self._routes.items():
             if key[0] == "allMids" and clients:
                 mids = self.exchange.all_mids(key[1])
-                data = _mids_data(mids, key[1])
+                data = mids_data(mids, key[1])
                 self._send_changed(clients, key, orjson.dumps(mids), "allMids", data)
 
     @staticmethod
     def _send_changed(
-        clients: dict[_Client, None], key: tuple[Any, ...], state: bytes, channel: str, data: Any
+        clients: dict[SimConnection, None],
+        key: tuple[Any, ...],
+        state: bytes,
+        channel: str,
+        data: Any,
     ) -> None:
         # Each client gets a frame only when the state differs from the last it was sent.
-        frame: bytes | None = None
+        encoded: bytes | None = None
         for client in list(clients):
             if client.last_sent.get(key) != state:
                 client.last_sent[key] = state
-                frame = frame if frame is not None else _frame(channel, data)
-                client.send(frame)
+                encoded = encoded if encoded is not None else frame(channel, data)
+                client.send(encoded)
 
     def _push_ctxs(self) -> None:
         for key, clients in self._routes.items():
             if key[0] == "activeAssetCtx" and clients:
                 ctx = self.exchange.active_asset_ctx(key[1])
                 if ctx is not None:
-                    self._send_to(clients, _frame("activeAssetCtx", ctx))
+                    self._send_to(clients, frame("activeAssetCtx", ctx))
 
     def _route(self, pushes: Iterable[Push]) -> None:
         for push in pushes:
             clients = self._routes.get(push.route)
             if clients:
-                self._send_to(clients, _frame(push.channel, push.data))
+                self._send_to(clients, frame(push.channel, push.data))
 
     @staticmethod
-    def _send_to(clients: Iterable[_Client], frame: bytes) -> None:
+    def _send_to(clients: Iterable[SimConnection], frame: bytes) -> None:
         for client in list(clients):
             client.send(frame)
 
@@ -399,7 +324,14 @@ class SimServer:
 
     async def _handle(self, ws: ServerConnection) -> None:
         self._connections += 1
-        client = _Client(self, ws, self._connections)
+        faults: FaultInjector | None = None
+        if not self.config.faults.is_empty:
+            rng = random.Random(f"{self.config.seed}:{self._connections}")
+            faults = FaultInjector(self.config.faults, rng, self.exchange.now_ms())
+        client = SimConnection(
+            ws, self._connections, faults=faults, now_ms=self.exchange.now_ms,
+            simulated=self.simulated, max_queued=self.config.max_queued_frames,
+        )  # fmt: skip
         self._clients[ws] = client
         client.writer = asyncio.create_task(client.write_loop(), name=f"sim-writer-{client.number}")
         client.send(GREETING.encode())
@@ -413,7 +345,7 @@ class SimServer:
                 await client.writer
             logger.info("connection %d closed", client.number)
 
-    async def _read_loop(self, client: _Client) -> None:
+    async def _read_loop(self, client: SimConnection) -> None:
         while True:
             try:
                 async with asyncio.timeout(self.config.idle_timeout_s):
@@ -426,14 +358,14 @@ class SimServer:
                 return
             self._on_message(client, message)
 
-    def _on_message(self, client: _Client, message: str | bytes) -> None:
+    def _on_message(self, client: SimConnection, message: str | bytes) -> None:
         try:
             request = parse_ws_request(message)
         except SubscriptionParseError:
-            client.send(_error_frame(parse_error_text(message)))
+            client.send(error_frame(parse_error_text(message)))
             return
         except InvalidSubscriptionError as exc:
-            client.send(_error_frame(f"Invalid subscription {exc}"))
+            client.send(error_frame(f"Invalid subscription {exc}"))
             return
         if isinstance(request, PingRequest):
             client.send(_PONG)
@@ -445,29 +377,29 @@ class SimServer:
         else:
             self._post(client, request)
 
-    def _subscribe(self, client: _Client, sub: Subscription) -> None:
+    def _subscribe(self, client: SimConnection, sub: Subscription) -> None:
         if sub in client.subs:
-            client.send(_error_frame(f"Already subscribed: {sub.compact()}"))
+            client.send(error_frame(f"Already subscribed: {sub.compact()}"))
             return
         client.subs[sub] = None
-        client.send(_ack("subscribe", sub))
+        client.send(ack_frame("subscribe", sub))
         if not sub.pushed:
             logger.info("subscription %s is not simulated: nothing will be pushed", sub.compact())
             return
-        self._routes.setdefault(_route_key(sub), {})[client] = None
-        for frame in self._initial_frames(client, sub):
-            client.send(frame)
+        self._routes.setdefault(route_key(sub), {})[client] = None
+        for initial in self._initial_frames(client, sub):
+            client.send(initial)
 
-    def _unsubscribe(self, client: _Client, sub: Subscription) -> None:
+    def _unsubscribe(self, client: SimConnection, sub: Subscription) -> None:
         if sub not in client.subs:
-            client.send(_error_frame(f"Already unsubscribed: {sub.compact()}"))
+            client.send(error_frame(f"Already unsubscribed: {sub.compact()}"))
             return
         del client.subs[sub]
         if sub.pushed:
-            self._routes.get(_route_key(sub), {}).pop(client, None)
-        client.send(_ack("unsubscribe", sub))
+            self._routes.get(route_key(sub), {}).pop(client, None)
+        client.send(ack_frame("unsubscribe", sub))
 
-    def _initial_frames(self, client: _Client, sub: Subscription) -> list[bytes]:
+    def _initial_frames(self, client: SimConnection, sub: Subscription) -> list[bytes]:
         ex = self.exchange
         if sub.type == "l2Book":
             fast = bool(sub.get("fast"))
@@ -476,45 +408,45 @@ class SimServer:
                 return []
             if fast:
                 book["fast"] = True
-            return [_frame("l2Book", book)]
+            return [frame("l2Book", book)]
         if sub.type == "bbo":
             levels = ex.bbo_levels(sub.coin)
             if levels is None:
                 return []
-            client.last_sent[_route_key(sub)] = orjson.dumps(levels)
-            return [_frame("bbo", {"coin": sub.coin, "time": ex.now_ms(), "bbo": levels})]
+            client.last_sent[route_key(sub)] = orjson.dumps(levels)
+            return [frame("bbo", {"coin": sub.coin, "time": ex.now_ms(), "bbo": levels})]
         if sub.type == "activeAssetCtx":
             ctx = ex.active_asset_ctx(sub.coin)
-            return [] if ctx is None else [_frame("activeAssetCtx", ctx)]
+            return [] if ctx is None else [frame("activeAssetCtx", ctx)]
         if sub.type == "allMids":
             dex = sub.get("dex")
             mids = ex.all_mids(dex)
-            client.last_sent[_route_key(sub)] = orjson.dumps(mids)
-            return [_frame("allMids", _mids_data(mids, dex))]
+            client.last_sent[route_key(sub)] = orjson.dumps(mids)
+            return [frame("allMids", mids_data(mids, dex))]
         if sub.type == "trades":
             trades = ex.recent_trades(sub.coin)
-            return [_frame("trades", trades)] if trades else []
+            return [frame("trades", trades)] if trades else []
         if sub.type == "userFills":
             fills = ex.user_fills(sub.user, bool(sub.get("aggregateByTime")))
             data = {"isSnapshot": True, "user": sub.user, "fills": fills}
-            return [_frame("userFills", data)]
+            return [frame("userFills", data)]
         return []
 
-    def _forget(self, client: _Client) -> None:
+    def _forget(self, client: SimConnection) -> None:
         self._clients.pop(client.ws, None)
         if client.faults is not None:
             for name, count in client.faults.counters.items():
                 self._closed_fault_counts[name] = self._closed_fault_counts.get(name, 0) + count
         for sub in client.subs:
             if sub.pushed:
-                self._routes.get(_route_key(sub), {}).pop(client, None)
+                self._routes.get(route_key(sub), {}).pop(client, None)
         client.subs.clear()
 
     # --- post -----------------------------------------------------------------------------
 
-    def _post(self, client: _Client, request: PostRequest) -> None:
+    def _post(self, client: SimConnection, request: PostRequest) -> None:
         if client.pending_posts >= self.config.max_pending_posts:
-            client.send(_error_frame(f"too many pending post requests id={request.id}"))
+            client.send(error_frame(f"too many pending post requests id={request.id}"))
             return
         client.pending_posts += 1
         if request.kind == "info":
@@ -529,13 +461,13 @@ class SimServer:
         )
         if client.faults is not None and client.faults.leave_unanswered():
             asyncio.get_running_loop().call_later(
-                self.config.unanswered_hold_s, _release_post, client
+                self.config.unanswered_hold_s, client.release_post
             )
         else:
             client.send(frame, is_post_response=True)
         self._route(pushes)
 
-    def _storm_check(self, client: _Client) -> Callable[[], bool] | None:
+    def _storm_check(self, client: SimConnection) -> Callable[[], bool] | None:
         faults = client.faults
         if faults is None or faults.spec.reject_storm is None:
             return None
@@ -543,43 +475,7 @@ class SimServer:
         return lambda: faults.reject_storm(now)
 
 
-def _release_post(client: _Client) -> None:
-    client.pending_posts -= 1
-
-
-def _route_key(sub: Subscription) -> tuple[Any, ...]:
-    if sub.type == "l2Book":
-        return ("l2Book", sub.coin, sub.get("nSigFigs"), sub.get("mantissa"), sub.get("fast"))
-    if sub.type in ("bbo", "activeAssetCtx"):
-        return (sub.type, sub.coin)
-    if sub.type == "allMids":
-        return ("allMids", sub.get("dex"))
-    if sub.type in _ROUTED_TYPES:
-        return (sub.type, sub.coin if sub.type == "trades" else sub.user)
-    raise ValueError(f"no route for {sub.type}")
-
-
-def _mids_data(mids: dict[str, str], dex: str | None) -> dict[str, Any]:
-    data: dict[str, Any] = {"mids": mids}
-    if dex is not None:
-        data["dex"] = dex
-    return data
-
-
-def _frame(channel: str, data: Any) -> bytes:
-    return orjson.dumps({"channel": channel, "data": data})
-
-
-def _error_frame(text: str) -> bytes:
-    return orjson.dumps({"channel": "error", "data": text})
-
-
-def _ack(method: str, sub: Subscription) -> bytes:
-    data = {"method": method, "subscription": sub.echo()}
-    return orjson.dumps({"channel": "subscriptionResponse", "data": data})
-
-
 def _only_ws_path(connection: ServerConnection, request: Request) -> Response | None:
     if request.path.split("?", 1)[0] == "/ws":
         return None
-    return Response(404, "Not Found", Headers({"Content-Length": "10"}), b"Not Found\n")
+    return connection.respond(404, "Not Found\n")
