@@ -1,6 +1,8 @@
-"""The simulator's limit order book: price levels with FIFO queues (pure, internal).
+"""The simulator's order book and order index (pure, internal).
 
-Used by `hip3term.venue.sim.matching` only; callers see `Level` snapshots.
+`OrderBook` holds price levels with FIFO queues; `OrderIndex` finds open orders by oid,
+owner and cloid and remembers finished ones. Used by `hip3term.venue.sim.matching` only;
+callers see `Level`, `OrderView` and `OrderEvent` snapshots.
 """
 
 from __future__ import annotations
@@ -9,9 +11,9 @@ from bisect import insort
 from collections import deque
 from decimal import Decimal
 
-from hip3term.venue.sim.records import Level, Tif
+from hip3term.venue.sim.records import Level, OrderEvent, Tif
 
-__all__ = ["BookOrder", "OrderBook"]
+__all__ = ["BookOrder", "OrderBook", "OrderIndex"]
 
 _ZERO = Decimal(0)
 
@@ -99,3 +101,72 @@ class OrderBook:
         if is_buy:
             return self.bids, self._bid_prices
         return self.asks, self._ask_prices
+
+
+class OrderIndex:
+    """Every open order by oid, owner and cloid, and the last event of finished ones.
+
+    Finished orders are kept (for `orderStatus`) in the order they finished, at most
+    `max_finished` of them: beyond that the oldest is forgotten, with its cloid.
+    """
+
+    def __init__(self, max_finished: int) -> None:
+        """Start empty."""
+        self._max_finished = max_finished
+        self._open: dict[int, BookOrder] = {}
+        self._by_owner: dict[str, dict[int, BookOrder]] = {}
+        self._cloid_open: dict[tuple[str, str], int] = {}
+        self._cloid_latest: dict[tuple[str, str], int] = {}
+        self._finished: dict[int, OrderEvent] = {}
+
+    def get(self, oid: int) -> BookOrder | None:
+        """The open order `oid`, or None."""
+        return self._open.get(oid)
+
+    def of_owner(self, owner: str) -> list[BookOrder]:
+        """The open orders of `owner` (lower case), oldest first."""
+        return list(self._by_owner.get(owner, {}).values())
+
+    def count(self, owner: str) -> int:
+        """How many open orders `owner` has."""
+        return len(self._by_owner.get(owner, {}))
+
+    def open_oid(self, owner: str, cloid: str) -> int | None:
+        """The oid of the open order of `owner` with `cloid`, or None."""
+        return self._cloid_open.get((owner, cloid))
+
+    def latest_oid(self, owner: str, cloid: str) -> int | None:
+        """The oid of the open, else most recently finished, order with `cloid`."""
+        oid = self._cloid_open.get((owner, cloid))
+        return oid if oid is not None else self._cloid_latest.get((owner, cloid))
+
+    def finished(self, oid: int) -> OrderEvent | None:
+        """The final event of a finished order still remembered, or None."""
+        return self._finished.get(oid)
+
+    def add(self, order: BookOrder) -> None:
+        """Register a resting order."""
+        self._open[order.oid] = order
+        self._by_owner.setdefault(order.owner, {})[order.oid] = order
+        if order.cloid is not None:
+            self._cloid_open[(order.owner, order.cloid)] = order.oid
+
+    def remove(self, order: BookOrder) -> None:
+        """Forget `order` as an open order (nothing happens if it was not open)."""
+        if self._open.pop(order.oid, None) is not None:
+            self._by_owner[order.owner].pop(order.oid, None)
+            if order.cloid is not None:
+                self._cloid_open.pop((order.owner, order.cloid), None)
+
+    def remember(self, event: OrderEvent) -> None:
+        """Keep the final event of a finished order."""
+        order = event.order
+        self._finished[order.oid] = event
+        if order.cloid is not None:
+            self._cloid_latest[(order.owner, order.cloid)] = order.oid
+        if len(self._finished) > self._max_finished:
+            oid = next(iter(self._finished))
+            old = self._finished.pop(oid).order
+            key = (old.owner, old.cloid) if old.cloid is not None else None
+            if key is not None and self._cloid_latest.get(key) == oid:
+                del self._cloid_latest[key]

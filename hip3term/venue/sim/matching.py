@@ -59,7 +59,7 @@ from typing import Any
 from hip3term.core.clock import Clock
 from hip3term.core.numeric import is_valid_price, size_step, to_wire
 from hip3term.errors import MarketError
-from hip3term.venue.sim.book import BookOrder, OrderBook
+from hip3term.venue.sim.book import BookOrder, OrderBook, OrderIndex
 from hip3term.venue.sim.ledger import FundingPayment, Ledger, MarketSpec, PositionSnapshot
 from hip3term.venue.sim.records import (
     ALO_REJECT,
@@ -131,12 +131,7 @@ class MatchingEngine:
         self._next_tid = tid_start
         self._suffix = error_asset_suffix
         self._max_user_fills = max_user_fills
-        self._max_finished = max_finished_orders
-        self._open: dict[int, BookOrder] = {}
-        self._by_owner: dict[str, dict[int, BookOrder]] = {}
-        self._cloid_open: dict[tuple[str, str], int] = {}
-        self._cloid_latest: dict[tuple[str, str], int] = {}
-        self._finished: dict[int, OrderEvent] = {}
+        self._index = OrderIndex(max_finished_orders)
         self._user_fills: dict[str, deque[FillRecord]] = {}
         no_trade: tuple[Decimal | None, Decimal, Decimal] = (None, _ZERO, _ZERO)
         self._totals = dict.fromkeys(self._specs, no_trade)
@@ -209,7 +204,7 @@ class MatchingEngine:
         cloid = cloid.lower() if cloid is not None else None
         if sz <= 0 or sz % size_step(spec.sz_decimals) != 0:
             return PlaceResult(Rejected(self._text(INVALID_SIZE, asset)))
-        if cloid is not None and (owner, cloid) in self._cloid_open:
+        if cloid is not None and self._index.open_oid(owner, cloid) is not None:
             return PlaceResult(Rejected(self._text(DUPLICATE_CLOID, asset)))
         now = self._clock.now_ms()
         order = BookOrder(
@@ -354,7 +349,7 @@ class MatchingEngine:
         for owner in sorted(owners):
             doomed = [
                 order
-                for order in self._by_owner.get(owner, {}).values()
+                for order in self._index.of_owner(owner)
                 if order.asset == asset and order.reduce_only and self._reduce_allowance(order) == 0
             ]
             events.extend(self._cancel_resting(o, "reduceOnlyCanceled", now) for o in doomed)
@@ -363,10 +358,7 @@ class MatchingEngine:
 
     def _rest(self, order: BookOrder) -> None:
         self._books[order.asset].add(order)
-        self._open[order.oid] = order
-        self._by_owner.setdefault(order.owner, {})[order.oid] = order
-        if order.cloid is not None:
-            self._cloid_open[(order.owner, order.cloid)] = order.oid
+        self._index.add(order)
 
     def _cancel_resting(self, order: BookOrder, status: str, now: int) -> OrderEvent:
         self._books[order.asset].remove(order)
@@ -374,26 +366,11 @@ class MatchingEngine:
 
     def _finish(self, order: BookOrder, status: str, now: int) -> OrderEvent:
         # The order leaves the open set (if it was there) with its final status.
-        if self._open.pop(order.oid, None) is not None:
-            self._by_owner[order.owner].pop(order.oid, None)
-            if order.cloid is not None:
-                self._cloid_open.pop((order.owner, order.cloid), None)
+        self._index.remove(order)
         event = self._event(order, status, now)
         if not self.ledger.is_house(order.owner):
-            self._finished[order.oid] = event
-            if order.cloid is not None:
-                self._cloid_latest[(order.owner, order.cloid)] = order.oid
-            if len(self._finished) > self._max_finished:
-                self._forget_oldest()
+            self._index.remember(event)
         return event
-
-    def _forget_oldest(self) -> None:
-        # Finished orders are kept in the order they finished; the oldest goes first.
-        oid = next(iter(self._finished))
-        order = self._finished.pop(oid).order
-        key = (order.owner, order.cloid) if order.cloid is not None else None
-        if key is not None and self._cloid_latest.get(key) == oid:
-            del self._cloid_latest[key]
 
     def _event(self, order: BookOrder, status: str, now: int) -> OrderEvent:
         return OrderEvent(self._view(order), status, now)
@@ -427,14 +404,14 @@ class MatchingEngine:
             open order exists (never placed, already canceled or filled, another owner's,
             or on another asset).
         """
-        order = self._open.get(oid)
+        order = self._index.get(oid)
         if order is None or order.owner != owner.lower() or order.asset != asset:
             return CancelResult(CANCEL_MISSING)
         return CancelResult(None, (self._cancel_resting(order, "canceled", self._now()),))
 
     def cancel_by_cloid(self, owner: str, asset: int, cloid: str) -> CancelResult:
         """Cancel the open order of `owner` with client id `cloid` on `asset`."""
-        oid = self._cloid_open.get((owner.lower(), cloid.lower()))
+        oid = self._index.open_oid(owner.lower(), cloid.lower())
         if oid is None:
             return CancelResult(CANCEL_MISSING)
         return self.cancel(owner, asset, oid)
@@ -442,7 +419,7 @@ class MatchingEngine:
     def cancel_all(self, owner: str, asset: int | None = None) -> list[OrderEvent]:
         """Cancel every open order of `owner` (on `asset` only, if given), oldest first."""
         now = self._now()
-        orders = sorted(self._by_owner.get(owner.lower(), {}).values(), key=lambda o: o.oid)
+        orders = self._index.of_owner(owner.lower())
         return [
             self._cancel_resting(order, "canceled", now)
             for order in orders
@@ -453,23 +430,22 @@ class MatchingEngine:
 
     def open_orders(self, owner: str, dex: str | None = None) -> list[OrderView]:
         """Open orders of `owner`, newest first (on markets of `dex` only, if given)."""
-        orders = self._by_owner.get(owner.lower(), {}).values()
+        orders = self._index.of_owner(owner.lower())
         return [
             self._view(order)
-            for order in sorted(orders, key=lambda o: o.oid, reverse=True)
+            for order in reversed(orders)
             if dex is None or self._specs[order.asset].dex == dex
         ]
 
     def open_order_count(self, owner: str, asset: int | None = None) -> int:
         """How many open orders `owner` has (on `asset` only, if given)."""
-        orders = self._by_owner.get(owner.lower(), {})
         if asset is None:
-            return len(orders)
-        return sum(1 for order in orders.values() if order.asset == asset)
+            return self._index.count(owner.lower())
+        return sum(1 for order in self._index.of_owner(owner.lower()) if order.asset == asset)
 
     def is_open(self, oid: int) -> bool:
         """Whether `oid` rests on a book (cheap)."""
-        return oid in self._open
+        return self._index.get(oid) is not None
 
     def order_status(
         self, owner: str, oid: int | None = None, cloid: str | None = None
@@ -483,24 +459,22 @@ class MatchingEngine:
         if oid is None:
             if cloid is None:
                 raise ValueError("order_status needs an oid or a cloid")
-            oid = self._cloid_open.get((owner, cloid.lower()))
-            if oid is None:
-                oid = self._cloid_latest.get((owner, cloid.lower()))
+            oid = self._index.latest_oid(owner, cloid.lower())
             if oid is None:
                 return None
-        order = self._open.get(oid)
+        order = self._index.get(oid)
         if order is not None:
             if order.owner != owner:
                 return None
             return OrderEvent(self._view(order), "open", order.timestamp)
-        event = self._finished.get(oid)
+        event = self._index.finished(oid)
         return event if event is not None and event.owner == owner else None
 
     def reserved_margin(self, owner: str) -> Decimal:
         """Margin held by the open orders of `owner`: `sz * px / leverage` of each order
         that is not reduce-only."""
         total = _ZERO
-        for order in self._by_owner.get(owner.lower(), {}).values():
+        for order in self._index.of_owner(owner.lower()):
             if not order.reduce_only:
                 spec = self._specs[order.asset]
                 total += order.sz * order.px / self.ledger.leverage(owner, spec)
