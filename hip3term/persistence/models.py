@@ -12,6 +12,7 @@ but `latest_top` names its session. Bump `SCHEMA_VERSION` with every change to t
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any, Final
 
@@ -37,6 +38,7 @@ __all__ = [
     "Session",
     "Signal",
     "StrategyState",
+    "decimal_text",
     "json_bytes",
 ]
 
@@ -44,11 +46,31 @@ SCHEMA_VERSION: Final = 1
 """The journal schema this code reads and writes."""
 
 
+def decimal_text(value: Decimal | int | None) -> str | None:
+    """How an amount is stored: exact plain decimal text; None stays NULL.
+
+    Raises:
+        TypeError: for a float, NaN, infinity or any non-number.
+    """
+    if type(value) is Decimal and value.is_finite():
+        return format(value, "f")
+    if value is None:
+        return None
+    if type(value) is int:
+        return str(value)
+    raise TypeError(f"journal amounts must be finite Decimal or int, not {value!r}")
+
+
+def _text_decimal(value: str | None) -> Decimal | None:
+    return None if value is None else Decimal(value)
+
+
 class DecimalText(TypeDecorator[Decimal]):
     """A `Decimal` stored as exact plain decimal text ("190.25", never "1.9025E+2").
 
     Ints are accepted on the way in; floats are refused, so no binary rounding can ever
-    reach the journal.
+    reach the journal. The processors are plain functions (no per-value wrapper): the
+    writer converts four or more amounts per fill.
     """
 
     impl = Text
@@ -56,17 +78,21 @@ class DecimalText(TypeDecorator[Decimal]):
 
     def process_bind_param(self, value: Decimal | int | None, dialect: Dialect) -> str | None:
         """Decimal or int -> text; None stays NULL."""
-        if value is None:
-            return None
-        if type(value) is int:
-            return str(value)
-        if not isinstance(value, Decimal) or not value.is_finite():
-            raise TypeError(f"journal amounts must be finite Decimal or int, not {value!r}")
-        return format(value, "f")
+        return decimal_text(value)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
         """Text -> Decimal; NULL -> None."""
-        return None if value is None else Decimal(value)
+        return _text_decimal(value)
+
+    def bind_processor(self, dialect: Dialect) -> Callable[[Any], str | None]:
+        """The bind conversion as one function call per value."""
+        return decimal_text
+
+    def result_processor(
+        self, dialect: Dialect, coltype: object
+    ) -> Callable[[Any], Decimal | None]:
+        """The result conversion as one function call per value."""
+        return _text_decimal
 
 
 def _json_default(value: object) -> str:

@@ -4,8 +4,9 @@ The hot path (executor, position tracker, risk, strategy host, TUI actions) call
 `record_*` helpers, `save_strategy_state` or `upsert_latest_top`. They never await and
 never raise: each builds one row dict and appends it to the queue (about a microsecond).
 `run()`, one task in the node's TaskGroup, drains the queue every `interval_s` (50 ms),
-or as soon as `batch_size` rows wait, and inserts each batch in one transaction with
-SQLAlchemy Core executemany (one statement per table).
+or as soon as `batch_size` rows wait, and inserts each batch in one transaction: per
+table, the SQLAlchemy Core insert (compiled once, with the models' own type conversions)
+executed as one DBAPI executemany.
 
 Nothing is lost silently. When the queue is full a row is dropped and counted per table;
 the first drop of an episode logs a warning and sets `health().lagging`. Rows a batch
@@ -24,12 +25,13 @@ import asyncio
 import collections
 import contextlib
 import logging
-from collections.abc import Mapping
+import operator
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Final
 
-from sqlalchemy import Insert, Table, insert
+from sqlalchemy import Dialect, Insert, Table, insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from hip3term.core.clock import Clock, LiveClock
@@ -47,15 +49,43 @@ _TABLES: Final[Mapping[str, Table]] = Base.metadata.tables
 _Row = dict[str, Any]
 
 
-def _statement(table: Table) -> Insert:
-    if table.name != "latest_top":
-        return insert(table)
-    upsert = sqlite_insert(table)
-    changes = {c.name: upsert.excluded[c.name] for c in table.columns if c.name != "market"}
-    return upsert.on_conflict_do_update(index_elements=["market"], set_=changes)
+@dataclass(frozen=True, slots=True)
+class _Insert:
+    # A table's Core insert compiled once for the engine's dialect, with the column
+    # order of its positional parameters and the columns' own bind conversions.
+    sql: str
+    values: Callable[[_Row], tuple[Any, ...]]
 
 
-_STATEMENTS: Final = {name: _statement(table) for name, table in _TABLES.items()}
+def _compile(table: Table, dialect: Dialect) -> _Insert:
+    keys = [c.name for c in table.columns if c is not table.autoincrement_column]
+    if table.name == "latest_top":  # one row per market: an upsert
+        upsert = sqlite_insert(table)
+        changes = {key: upsert.excluded[key] for key in keys if key != "market"}
+        statement: Insert = upsert.on_conflict_do_update(index_elements=["market"], set_=changes)
+    else:
+        statement = insert(table)
+    compiled = statement.compile(dialect=dialect, column_keys=keys)
+    order = list(compiled.positiontup or ())
+    if sorted(order) != sorted(keys):
+        raise RuntimeError(f"unexpected parameters for {table.name}: {order}")
+    pick = operator.itemgetter(*order)
+    converters = [
+        (i, convert)
+        for i, key in enumerate(order)
+        if (convert := table.c[key].type.dialect_impl(dialect).bind_processor(dialect))
+    ]
+
+    def values(row: _Row) -> tuple[Any, ...]:
+        picked = pick(row)
+        if not converters:
+            return picked if isinstance(picked, tuple) else (picked,)
+        out = list(picked)
+        for i, convert in converters:
+            out[i] = convert(out[i])
+        return tuple(out)
+
+    return _Insert(str(compiled), values)
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +148,8 @@ class JournalWriter:
         self._batch_size = batch_size
         self._interval = interval_s
         self._queue: collections.deque[tuple[str, _Row]] = collections.deque()
+        dialect = journal.engine.dialect
+        self._inserts = {name: _compile(table, dialect) for name, table in _TABLES.items()}
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
         self._unwritten: collections.Counter[tuple[str, str]] = collections.Counter()
@@ -342,12 +374,18 @@ class JournalWriter:
                 self._dropped += 1
 
     async def _insert(self, groups: Mapping[str, list[_Row]]) -> None:
+        # Core inserts compiled once, executed with DBAPI executemany on tuples: the same
+        # SQL and type conversions as `conn.execute(insert(table), rows)` without its
+        # per-row parameter processing (about twice the rows per second).
+        batches = []
+        for table, rows in groups.items():
+            statement = self._inserts.get(table)
+            if statement is None:
+                raise KeyError(f"no journal table named {table!r}")
+            batches.append((statement.sql, [statement.values(row) for row in rows]))
         async with self.journal.engine.begin() as conn:
-            for table, rows in groups.items():
-                statement = _STATEMENTS.get(table)
-                if statement is None:
-                    raise KeyError(f"no journal table named {table!r}")
-                await conn.execute(statement, rows)
+            for sql, values in batches:
+                await conn.exec_driver_sql(sql, values)
 
     def _failed(self, exc: Exception) -> None:
         self._errors += 1

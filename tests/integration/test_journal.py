@@ -296,6 +296,23 @@ async def test_a_row_the_database_refuses_is_counted_and_the_rest_written(
     assert health.errors >= 1 and "190.25" in (health.last_error or "")
 
 
+async def test_rows_for_unknown_tables_or_missing_fields_are_counted_not_raised(
+    journal: Journal,
+) -> None:
+    writer = JournalWriter(journal, SESSION)
+    assert writer.put("no_such_table", {"x": 1})
+    assert writer.put("risk_events", {"session_id": SESSION, "kind": "k"})  # no time, reason
+    writer.record_risk_event(kind="ok", reason="complete row", time_ms=T0)
+    await writer.aclose()
+    events = await journal.risk_events(SESSION)
+    assert [e.kind for e in events] == ["ok", UNWRITTEN_ROWS]
+    assert events[1].detail == {
+        "rows": 2,
+        "by_table": {"no_such_table": 1, "risk_events": 1},
+        "by_cause": {"write_failed": 2},
+    }
+
+
 # ------------------------------------------------------------------ the file
 
 
