@@ -52,7 +52,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from decimal import ROUND_HALF_EVEN, Context, Decimal
 from typing import Any
 
@@ -540,7 +540,7 @@ class MatchingEngine:
         return self.ledger.apply_funding(self.spec(asset), rate, mark, self._now())
 
     def clearinghouse_state(
-        self, owner: str, dex: str, marks: dict[int, Decimal]
+        self, owner: str, dex: str, marks: Mapping[int, Decimal]
     ) -> dict[str, Any]:
         """The `clearinghouseState` response of `owner` for the markets of `dex`."""
         specs = [spec for spec in self._specs.values() if spec.dex == dex]
