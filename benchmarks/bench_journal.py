@@ -136,8 +136,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     print(f"journal benchmark: {args.rows} fills (14 columns), batches of {args.batch}, "
           f"WAL + synchronous=NORMAL, medians of {args.repeat} runs")  # fmt: skip
-    print(f"  hip3term JournalWriter   {result['writer_rows_per_s']:>12,.0f} rows/s   "
-          f"(hot path {result['hot_path_put_us']:.2f} µs per record_fill)")
+    print(
+        f"  hip3term JournalWriter   {result['writer_rows_per_s']:>12,.0f} rows/s   "
+        f"(hot path {result['hot_path_put_us']:.2f} µs per record_fill)"
+    )
     print(f"  aiosqlite executemany    {result['aiosqlite_rows_per_s']:>12,.0f} rows/s")
     print(f"  stdlib sqlite3 baseline  {result['stdlib_rows_per_s']:>12,.0f} rows/s")
     print(f"  writer / stdlib          {result['writer_vs_stdlib']:>12.2f}")

@@ -123,9 +123,9 @@ def main(argv: list[str] | None = None) -> int:
     frames = load_frames()
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         results = {
-            name: _median([
-                bench_one(Path(tmp), raw, channel, exch, args.frames) for _ in range(args.repeat)
-            ])
+            name: _median(
+                [bench_one(Path(tmp), raw, channel, exch, args.frames) for _ in range(args.repeat)]
+            )
             for name, (raw, channel, exch) in frames.items()
         }
     ok = all(
@@ -149,8 +149,9 @@ def main(argv: list[str] | None = None) -> int:
         print("  ".join(f"{c:>12}" for c in cells))
     verdict = "met" if ok else "MISSED"
     print(f"targets: >= {TARGET_FPS:,} frames/s appended and < {TARGET_US} µs per frame: {verdict}")
-    print(f"(medians of {args.repeat} runs; µs columns: paced hot path; appended/durable: "
-          "flat out)")
+    print(
+        f"(medians of {args.repeat} runs; µs columns: paced hot path; appended/durable: flat out)"
+    )
     return 0 if ok else 1
 
 

@@ -152,8 +152,7 @@ def _describe(info: RecordingInfo) -> list[str]:
         f"file:       {info.path} ({_size(info.size_bytes)})",
         f"market:     {h.market} on {h.venue} ({h.ws_url})",
         f"session:    {h.session_id}, hip3term {h.hip3term_version}, config {h.config_hash}",
-        f"time span:  {span['first_utc']} -> {span['last_utc']} "
-        f"({_duration(info.duration_s)})",
+        f"time span:  {span['first_utc']} -> {span['last_utc']} ({_duration(info.duration_s)})",
         f"frames:     {info.frames_total}",
     ]
     width = max((len(name) for name in info.frames), default=0)

@@ -451,7 +451,7 @@ class Recorder:
         try:
             written = _pwrite_all(self._fd, parts, self._offset)
             _fdatasync(self._fd)
-        except OSError as exc:
+        except Exception as exc:  # OSError mostly; the thread must survive anything
             self._on_write_error(exc, parts, len(items), record_bytes)
             return
         self._offset += written
@@ -467,7 +467,7 @@ class Recorder:
             self._done.notify_all()
 
     def _on_write_error(
-        self, exc: OSError, parts: list[_Part], records: int, record_bytes: int
+        self, exc: Exception, parts: list[_Part], records: int, record_bytes: int
     ) -> None:
         # Keep the blocks for the next attempt and cut off whatever part of them reached
         # the file, so the file always ends on a whole block.

@@ -252,8 +252,9 @@ async def test_overflow_never_blocks_counts_exactly_warns_and_journals_the_count
     with caplog.at_level(logging.WARNING, logger="hip3term.persistence.writer"):
         one = Decimal(1)
         accepted = [
-            writer.record_fill(market="xyz:COIN", side="B", price=one, size=one, fee=one,
-                               tid=i, oid=i, time_ms=T0)
+            writer.record_fill(
+                market="xyz:COIN", side="B", price=one, size=one, fee=one, tid=i, oid=i, time_ms=T0
+            )
             for i in range(9)
         ]
         accepted += [writer.record_operator_action(who="op", action="halt", reason="test")]
