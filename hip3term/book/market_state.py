@@ -205,6 +205,8 @@ class MarketState:
         """Forget the book, trades, context and feature history (counters are kept)."""
         self._book_bids: Sequence[LevelLike] = ()
         self._book_asks: Sequence[LevelLike] = ()
+        self._book_bid: LevelLike | None = None  # the snapshot's tops, read once per frame
+        self._book_ask: LevelLike | None = None
         self._book_time_ms: int | None = None
         self._bbo: BboFrame | None = None
         self._merged: tuple[tuple[LevelLike, ...], tuple[LevelLike, ...]] | None = None
@@ -241,10 +243,14 @@ class MarketState:
             self.counters["stale_frames"] += 1
             return False
         bids, asks = book.bids, book.asks
-        if bids and asks and bids[0].px >= asks[0].px:
+        bid = bids[0] if bids else None
+        ask = asks[0] if asks else None
+        if bid is not None and ask is not None and bid.px >= ask.px:
             bids, asks = _uncross(bids, asks)
+            bid, ask = (bids[0] if bids else None), (asks[0] if asks else None)
             self.counters["crossed"] += 1
         self._book_bids, self._book_asks, self._book_time_ms = bids, asks, book.time_ms
+        self._book_bid, self._book_ask = bid, ask
         if self._bbo is not None and self._bbo.time_ms <= book.time_ms:
             self._bbo = None
         self._touched(local_ns, book.time_ms)
@@ -332,16 +338,12 @@ class MarketState:
     @property
     def best_bid(self) -> LevelLike | None:
         """The best bid of the merged book, or None when the bid side is empty."""
-        if self._bbo is not None:
-            return self._bbo.bid
-        return self._book_bids[0] if self._book_bids else None
+        return self._book_bid if self._bbo is None else self._bbo.bid
 
     @property
     def best_ask(self) -> LevelLike | None:
         """The best ask of the merged book, or None when the ask side is empty."""
-        if self._bbo is not None:
-            return self._bbo.ask
-        return self._book_asks[0] if self._book_asks else None
+        return self._book_ask if self._bbo is None else self._bbo.ask
 
     def bids(self) -> tuple[LevelLike, ...]:
         """The merged bid side, best first (strictly decreasing prices)."""
@@ -464,11 +466,16 @@ class MarketState:
         if book_reason:
             bad: Feature[float] = Feature.invalid(book_reason)
             return tuple(bad for _ in VOL_WINDOWS_S)
-        covered_s = self._vol.covered_ns(now_ns) / _NS_PER_S
-        return tuple(
-            _feature(self._vol.value_bps(index, now_ns),
-                     f"warming up ({covered_s:.1f} of {window_s:g} s covered)")
-            for index, window_s in enumerate(VOL_WINDOWS_S))
+        result = []
+        for index, window_s in enumerate(VOL_WINDOWS_S):
+            value = self._vol.value_bps(index, now_ns)
+            if value is None:
+                covered_s = self._vol.covered_ns(now_ns) / _NS_PER_S
+                result.append(Feature[float].invalid(
+                    f"warming up ({covered_s:.1f} of {window_s:g} s covered)"))
+            else:
+                result.append(Feature(value))
+        return tuple(result)
 
     def _flow_feature(self, now_ns: int, book_reason: str) -> Feature[float]:
         if not self._trades_seen:

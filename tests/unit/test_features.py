@@ -36,13 +36,16 @@ def test_feature_invalid_carries_reason_and_no_value() -> None:
     assert feature.reason == "book stale (21.0 s)"
 
 
-@pytest.mark.parametrize(
-    ("value", "reason"),
-    [(None, ""), (1.0, "why"), (math.nan, ""), (math.inf, "")],
-)
-def test_feature_refuses_inconsistent_or_non_finite(value: float | None, reason: str) -> None:
-    with pytest.raises(ValueError, match="finite value or a reason"):
-        Feature(value, reason)
+def test_invalid_feature_needs_a_reason() -> None:
+    with pytest.raises(ValueError, match="needs a reason"):
+        Feature[float].invalid("")
+
+
+def test_features_are_immutable_values() -> None:
+    feature = Feature(2.0)
+    assert feature == Feature(2.0)
+    with pytest.raises(AttributeError):
+        feature.value = 3.0  # type: ignore[misc]  # reason: assigning on purpose
 
 
 def test_feature_zero_is_valid_not_missing() -> None:
