@@ -39,7 +39,7 @@ import msgpack
 import orjson
 
 from hip3term import __version__
-from hip3term.core.clock import Clock
+from hip3term.core.clock import Clock, LiveClock
 from hip3term.recording.format import (
     RecordingHeader,
     RecordKind,
@@ -183,27 +183,22 @@ class Recorder:
 
         Raises:
             OSError: the directory or file cannot be created or written.
+            TypeError: `header.extra` holds a value msgpack cannot encode.
         """
+        stamp = clock or LiveClock()
+        wall, mono = header.started_wall_ns, header.started_mono_ns
         header = replace(
             header,
             session_id=header.session_id or uuid.uuid4().hex,
             hip3term_version=header.hip3term_version or __version__,
-            started_wall_ns=(
-                header.started_wall_ns
-                if header.started_wall_ns is not None
-                else (clock.now_ns() if clock else time.time_ns())
-            ),
-            started_mono_ns=(
-                header.started_mono_ns
-                if header.started_mono_ns is not None
-                else (clock.monotonic_ns() if clock else time.monotonic_ns())
-            ),
+            started_wall_ns=stamp.now_ns() if wall is None else wall,
+            started_mono_ns=stamp.monotonic_ns() if mono is None else mono,
         )
+        data = encode_header(header)  # before the file exists: a bad `extra` leaves none
         folder = Path(directory)
         folder.mkdir(parents=True, exist_ok=True)
         path, fd = _create_unique(folder, header)
         try:
-            data = encode_header(header)
             _pwrite_all(fd, [data], 0)
             _fdatasync(fd)
             _fsync_directory(folder)
@@ -335,21 +330,10 @@ class Recorder:
     def health(self) -> RecorderHealth:
         """A snapshot of the counters; cheap, callable from any thread."""
         return RecorderHealth(
-            path=self.path,
-            frames_in=self._frames_in,
-            sent=self._sent,
-            marks=self._marks,
-            records_appended=self._appended_records(),
-            records_written=self._written_records,
-            bytes_appended=self._appended_bytes,
-            bytes_written=self._written_bytes,
-            flushes=self._flushes,
-            last_flush_wall_ns=self._last_flush_ns,
-            errors=self._errors,
-            last_error=self._last_error,
-            dropped=self._dropped,
-            closed=self._closed,
-        )
+            self.path, self._frames_in, self._sent, self._marks, self._appended_records(),
+            self._written_records, self._appended_bytes, self._written_bytes, self._flushes,
+            self._last_flush_ns, self._errors, self._last_error, self._dropped, self._closed,
+        )  # fmt: skip
 
     def flush(self, timeout: float | None = 5.0) -> bool:
         """Block until every record appended before this call is written and fsynced.
