@@ -176,7 +176,8 @@ class InflightTracker:
     A slot is reserved when a batch is handed out (`reserve`), turned into an in-flight
     post by `mark_sent`, and freed by `complete` (response, timeout, disconnect) or
     `release_reservation` (the send failed). Info posts use `acquire` (reserve and mark
-    sent in one step) so that they count against the same limit.
+    sent in one step) so that they count against the same limit. The scheduler keys its
+    batches `("batch", batch_id)`: give info posts other keys, e.g. `("info", post_id)`.
     """
 
     def __init__(self, limit: int, high_water: int) -> None:
@@ -382,7 +383,7 @@ class BatchScheduler:
             ValueError: `batch_id` was not handed out (or was already reported).
         """
         batch = self._pop_handed(batch_id)
-        self.inflight.mark_sent(batch_id)
+        self.inflight.mark_sent(("batch", batch_id))
         self._flying[batch_id] = batch
 
     def on_send_failed(self, batch_id: int) -> Released:
@@ -400,7 +401,7 @@ class BatchScheduler:
         batch = self._flying.pop(batch_id, None)
         if batch is None:
             return False
-        self.inflight.complete(batch_id)
+        self.inflight.complete(("batch", batch_id))
         self._forget(batch)
         return True
 
@@ -409,7 +410,7 @@ class BatchScheduler:
         batch = self._flying.pop(batch_id, None)
         if batch is None:
             return Released()
-        self.inflight.complete(batch_id)
+        self.inflight.complete(("batch", batch_id))
         return self._release(batch, ambiguous=True)
 
     def on_disconnect(self) -> Released:
