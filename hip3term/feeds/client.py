@@ -9,7 +9,8 @@ receive time of the frame being delivered.
 Keep-alive: `{"method":"ping"}` every `ping_interval_s`; no pong within `pong_timeout_s`,
 a subscribed channel silent for longer than its `stale_after_s`, or a closed socket each
 end the connection, and the client reconnects after a backoff delay (`feeds.backoff`),
-resubscribes everything and matches the acks by subset (the server normalises the echo).
+resubscribes everything and matches the acks by subset (the server normalises the echo);
+a lost ack is made good by subscribing again (see `FeedClientSettings.ack_timeout_s`).
 Health events go to `on_health`; `health()` is a snapshot of the counters.
 
 Posts: `post()` and `post_info()` send `{"method":"post","id":N,...}` on the same socket
@@ -72,19 +73,8 @@ from hip3term.feeds.subscriptions import (
     market_subscriptions,
 )
 from hip3term.feeds.watchdog import Watchdog
+from hip3term.venue.hyperliquid import wire
 from hip3term.venue.hyperliquid.parse import parse_frame
-from hip3term.venue.hyperliquid.wire import (
-    ChannelError,
-    Event,
-    Greeting,
-    JsonValue,
-    ParseError,
-    PostAction,
-    PostError,
-    PostInfo,
-    PostResponse,
-    SubscriptionAck,
-)
 
 __all__ = ["FeedClient"]
 
@@ -92,10 +82,10 @@ logger = logging.getLogger("hip3term.feeds")
 
 _NS_PER_S: Final = 1_000_000_000
 _PING: Final = b'{"method":"ping"}'
-_RESPONSES: Final = (PostInfo, PostAction, PostError)
+_RESPONSES: Final = (wire.PostInfo, wire.PostAction, wire.PostError)
 _LOG_EVERY_NS: Final = 10 * _NS_PER_S
 
-EventCallback = Callable[[Event], None]
+EventCallback = Callable[[wire.Event], None]
 HealthCallback = Callable[[HealthEvent], None]
 RawCallback = Callable[[bytes, str | None, int | None], None]
 
@@ -374,28 +364,28 @@ class FeedClient:
         if counters is None:
             counters = self._counters[channel or NO_CHANNEL] = ChannelCounters()
         counters.frames += 1
-        if isinstance(event, ParseError):
+        if isinstance(event, wire.ParseError):
             self._malformed(event, counters, raw)
             return
         counters.last_frame_ns = now
         if isinstance(event, _RESPONSES):
             self._posts.resolve(event)
-        elif isinstance(event, SubscriptionAck):
+        elif isinstance(event, wire.SubscriptionAck):
             if event.method == "subscribe":
                 self._acknowledged(event.subscription)
-        elif isinstance(event, ChannelError):
+        elif isinstance(event, wire.ChannelError):
             self._server_error(event)
         elif channel == "pong":
             rtt = self._watchdog.on_pong(now)
             self._rtt_ns = self._rtt_ns if rtt is None else rtt
-        elif not isinstance(event, Greeting):
+        elif not isinstance(event, wire.Greeting):
             verdict = self._filter.check(event, raw)
             counters.duplicates += verdict.duplicates
             counters.gaps += verdict.backwards
             if verdict.event is not None and self._on_event is not None:
                 self._call(self._on_event, verdict.event)
 
-    def _malformed(self, error: ParseError, counters: ChannelCounters, raw: bytes) -> None:
+    def _malformed(self, error: wire.ParseError, counters: ChannelCounters, raw: bytes) -> None:
         counters.malformed[error.kind.value] = counters.malformed.get(error.kind.value, 0) + 1
         if error.post_id is not None:
             self._posts.fail(error.post_id, PostUnreadable(error.post_id, error.detail))
@@ -403,7 +393,7 @@ class FeedClient:
                             "feed: malformed %s frame (%s: %s): %r", error.channel or "?",
                             error.kind.value, error.detail, raw[:120])
 
-    def _acknowledged(self, echo: Mapping[str, JsonValue]) -> bool:
+    def _acknowledged(self, echo: Mapping[str, wire.JsonValue]) -> bool:
         sub = self._subs.acknowledge(echo)
         if sub is None:
             logger.debug("feed: ack for no pending subscription: %s", dict(echo))
@@ -413,7 +403,7 @@ class FeedClient:
             self._ready.set()
         return True
 
-    def _server_error(self, error: ChannelError) -> None:
+    def _server_error(self, error: wire.ChannelError) -> None:
         if error.post_id is not None and self._posts.fail(
                 error.post_id, PostRejected(error.post_id, error.text)):
             return
@@ -428,7 +418,7 @@ class FeedClient:
 
     # reason for the noqa: a per-request timeout is this API's contract
     async def post(self, request: Mapping[str, Any], *, timeout: float,  # noqa: ASYNC109
-                   on_sent: Callable[[int], None] | None = None) -> PostResponse:
+                   on_sent: Callable[[int], None] | None = None) -> wire.PostResponse:
         """Send a post request (`{"type": "info"|"action", "payload": {...}}`) and wait.
 
         Not cancel-safe in the sense of "nothing happened": cancelled after the write,
@@ -440,7 +430,7 @@ class FeedClient:
             on_sent: called with the post id right after the socket write succeeds.
 
         Returns:
-            The server's answer: `PostInfo`, `PostAction` or `PostError`.
+            The server's answer: `PostInfo`, `PostAction` or `PostError` (of `wire`).
 
         Raises:
             NotConnected: no open connection; nothing was sent.
@@ -460,7 +450,7 @@ class FeedClient:
 
     # reason for the noqa: a per-request timeout is this API's contract
     async def post_info(self, payload: Mapping[str, Any], *,
-                        timeout: float) -> PostInfo:  # noqa: ASYNC109
+                        timeout: float) -> wire.PostInfo:  # noqa: ASYNC109
         """Send an info request (the `/info` body) over the socket and wait for its data.
 
         Cancel-safe (an info request changes nothing).
@@ -470,9 +460,9 @@ class FeedClient:
             PostRejected: the server refused it or answered with an error.
         """
         answer = await self.post({"type": "info", "payload": payload}, timeout=timeout)
-        if isinstance(answer, PostInfo):
+        if isinstance(answer, wire.PostInfo):
             return answer
-        if isinstance(answer, PostError):
+        if isinstance(answer, wire.PostError):
             raise PostRejected(answer.id, answer.text)
         raise PostUnreadable(answer.id, "an action answer to an info request")
 
