@@ -1,7 +1,7 @@
 """The state of one market: merged book, recent trades, oracle and mark, features.
 
 Pure and synchronous (standard library only). It reads the venue's parsed messages
-through the structural protocols below (`BookFrame`, `BboFrame`, `TradesFrame`,
+through the structural protocols of `book.inputs` (`BookFrame`, `BboFrame`, `TradesFrame`,
 `AssetCtxFrame`), so it does not depend on the venue package; the Hyperliquid messages of
 `venue.hyperliquid.wire` satisfy them. Every update takes the local receive time
 `local_ns` (the injected clock's `monotonic_ns`); ages and windows are measured on it.
@@ -31,7 +31,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import ClassVar, Protocol, cast
+from typing import ClassVar, cast
 
 from hip3term.book.features import (
     VOL_WINDOWS_S,
@@ -45,6 +45,14 @@ from hip3term.book.features import (
     microprice,
     relative_bps,
     spread_bps,
+)
+from hip3term.book.inputs import (
+    AssetCtxFrame,
+    BboFrame,
+    BookFrame,
+    LevelLike,
+    TradeLike,
+    TradesFrame,
 )
 
 __all__ = [
@@ -61,86 +69,6 @@ __all__ = [
 _NS_PER_S = 1_000_000_000
 _NS_PER_MS = 1_000_000
 _COUNTERS = ("stale_frames", "crossed", "other_coin", "duplicate_trades")
-
-
-class LevelLike(Protocol):
-    """A price level: price, size, number of orders."""
-
-    @property
-    def px(self) -> Decimal: ...
-    @property
-    def sz(self) -> Decimal: ...
-    @property
-    def n(self) -> int: ...
-
-
-class BookFrame(Protocol):
-    """A full book snapshot (l2Book): sides best price first."""
-
-    @property
-    def coin(self) -> str: ...
-    @property
-    def time_ms(self) -> int: ...
-    @property
-    def bids(self) -> Sequence[LevelLike]: ...
-    @property
-    def asks(self) -> Sequence[LevelLike]: ...
-
-
-class BboFrame(Protocol):
-    """A best bid and offer; a side is None when it is empty."""
-
-    @property
-    def coin(self) -> str: ...
-    @property
-    def time_ms(self) -> int: ...
-    @property
-    def bid(self) -> LevelLike | None: ...
-    @property
-    def ask(self) -> LevelLike | None: ...
-
-
-class TradeLike(Protocol):
-    """One public trade; `side` "B" is a buy aggressor, "A" a sell."""
-
-    @property
-    def coin(self) -> str: ...
-    @property
-    def side(self) -> str: ...
-    @property
-    def px(self) -> Decimal: ...
-    @property
-    def sz(self) -> Decimal: ...
-    @property
-    def time_ms(self) -> int: ...
-    @property
-    def tid(self) -> int: ...
-
-
-class TradesFrame(Protocol):
-    """A push of trades."""
-
-    @property
-    def trades(self) -> Sequence[TradeLike]: ...
-
-
-class AssetCtxFrame(Protocol):
-    """A perp context: mark, oracle, mid, funding, open interest."""
-
-    @property
-    def coin(self) -> str: ...
-    @property
-    def mark_px(self) -> Decimal: ...
-    @property
-    def oracle_px(self) -> Decimal: ...
-    @property
-    def mid_px(self) -> Decimal | None: ...
-    @property
-    def funding(self) -> Decimal: ...
-    @property
-    def open_interest(self) -> Decimal: ...
-    @property
-    def premium(self) -> Decimal | None: ...
 
 
 @dataclass(frozen=True, slots=True)
