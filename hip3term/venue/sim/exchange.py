@@ -290,26 +290,37 @@ class SimExchange:
         except MarketError:
             return None
 
-    def l2_book(
-        self, coin: str, n_sig_figs: int | None, mantissa: int | None, depth: int
-    ) -> dict[str, Any] | None:
-        """`{coin, time, levels}` at most `depth` a side; None for a coin no dex lists."""
+    def book_sides(self, coin: str) -> tuple[list[Level], list[Level]] | None:
+        """Every bid and ask level of a simulated coin at full precision, else None."""
         driver = self.drivers.get(coin)
         if driver is None:
+            return None
+        return self.engine.book_levels(driver.spec.asset, _BOOK_DEPTH_FULL)
+
+    def l2_book(
+        self,
+        coin: str,
+        n_sig_figs: int | None,
+        mantissa: int | None,
+        depth: int,
+        sides: tuple[list[Level], list[Level]] | None = None,
+    ) -> dict[str, Any] | None:
+        """`{coin, time, levels}` at most `depth` a side; None for a coin no dex lists.
+
+        `sides` may pass `book_sides(coin)` when several variants of one book are built.
+        """
+        if sides is None:
+            sides = self.book_sides(coin)
+        if sides is None:
             if self.market_info(coin) is None:
                 return None
             return {"coin": coin, "time": self.now_ms(), "levels": [[], []]}
-        asset = driver.spec.asset
-        if n_sig_figs is None:
-            bids, asks = self.engine.book_levels(asset, depth)
-        else:
-            full_bids, full_asks = self.engine.book_levels(asset, _BOOK_DEPTH_FULL)
-            bids = aggregate_levels(full_bids, bids=True, n_sig_figs=n_sig_figs, mantissa=mantissa)
-            asks = aggregate_levels(
-                full_asks, bids=False, n_sig_figs=n_sig_figs, mantissa=mantissa
-            )
-        return {"coin": coin, "time": self.now_ms(), "levels": [_wires(bids[:depth]),
-                                                                 _wires(asks[:depth])]}
+        bids, asks = sides
+        if n_sig_figs is not None:
+            bids = aggregate_levels(bids, bids=True, n_sig_figs=n_sig_figs, mantissa=mantissa)
+            asks = aggregate_levels(asks, bids=False, n_sig_figs=n_sig_figs, mantissa=mantissa)
+        levels = [_wires(bids[:depth]), _wires(asks[:depth])]
+        return {"coin": coin, "time": self.now_ms(), "levels": levels}
 
     def bbo_levels(self, coin: str) -> list[dict[str, Any] | None] | None:
         """`[bid, ask]` (a side None when empty) of a simulated coin, else None."""
@@ -410,8 +421,22 @@ def _by_owner(items: Iterable[Any]) -> list[tuple[str, list[Any]]]:
     return list(grouped.items())
 
 
+_LEVEL_WIRES: dict[Level, dict[str, Any]] = {}
+_LEVEL_WIRES_MAX = 50_000
+
+
 def _wires(levels: Sequence[Level]) -> list[dict[str, Any]]:
-    return [level.wire() for level in levels]
+    # Most levels are unchanged from one push to the next: remember their wire form
+    # (decimal-to-string conversion is the main cost of a book frame).
+    out: list[dict[str, Any]] = []
+    for level in levels:
+        wire = _LEVEL_WIRES.get(level)
+        if wire is None:
+            if len(_LEVEL_WIRES) >= _LEVEL_WIRES_MAX:
+                _LEVEL_WIRES.clear()
+            wire = _LEVEL_WIRES[level] = level.wire()
+        out.append(wire)
+    return out
 
 
 def _bookless_ctx() -> dict[str, Any]:

@@ -40,18 +40,40 @@ def aggregate_levels(
         mantissa: With `n_sig_figs` 5, the last figure is a multiple of 1, 2 or 5.
     """
     out: list[Level] = []
-    rounding = ROUND_FLOOR if bids else ROUND_CEILING
+    current: Decimal | None = None
+    size, count = Decimal(0), 0
     for level in levels:
-        step = Decimal((0, (1,), level.px.adjusted() - n_sig_figs + 1))
+        bucket = _bucket(level.px, bids, n_sig_figs, mantissa)
+        if bucket == current:
+            size += level.sz
+            count += level.n
+            continue
+        if current is not None:
+            out.append(Level(current, size, count))
+        current, size, count = bucket, level.sz, level.n
+    if current is not None:
+        out.append(Level(current, size, count))
+    return out
+
+
+_BUCKETS: dict[tuple[Decimal, bool, int, int | None], Decimal] = {}
+_BUCKETS_MAX = 100_000
+
+
+def _bucket(px: Decimal, bids: bool, n_sig_figs: int, mantissa: int | None) -> Decimal:
+    # Book prices repeat from one push to the next: remember each price's bucket.
+    key = (px, bids, n_sig_figs, mantissa)
+    bucket = _BUCKETS.get(key)
+    if bucket is None:
+        step = Decimal((0, (1,), px.adjusted() - n_sig_figs + 1))
         if n_sig_figs == 5 and mantissa in (2, 5):
             step *= mantissa
-        bucket = (level.px / step).to_integral_value(rounding, _CTX) * step
-        if out and out[-1].px == bucket:
-            last = out[-1]
-            out[-1] = Level(bucket, last.sz + level.sz, last.n + level.n)
-        else:
-            out.append(Level(bucket, level.sz, level.n))
-    return out
+        rounding = ROUND_FLOOR if bids else ROUND_CEILING
+        bucket = (px / step).to_integral_value(rounding, _CTX) * step
+        if len(_BUCKETS) >= _BUCKETS_MAX:
+            _BUCKETS.clear()
+        _BUCKETS[key] = bucket
+    return bucket
 
 
 def aggregate_fills(fills: Sequence[FillRecord]) -> list[FillRecord]:

@@ -262,10 +262,15 @@ class SimServer:
                 client.abort()
 
     def _push_books(self) -> None:
+        sides: dict[str, Any] = {}  # one read of each book serves all its variants
         for key, clients in self._routes.items():
             if key[0] == "l2Book" and clients:
                 _, coin, sig_figs, mantissa, fast = key
-                book = self.exchange.l2_book(coin, sig_figs, mantissa, 5 if fast else 20)
+                if coin not in sides:
+                    sides[coin] = self.exchange.book_sides(coin)
+                book = self.exchange.l2_book(
+                    coin, sig_figs, mantissa, 5 if fast else 20, sides[coin]
+                )
                 if book is not None:
                     if fast:
                         book["fast"] = True
