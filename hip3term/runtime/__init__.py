@@ -1,0 +1,1 @@
+"""Runtime: wiring of feeds, engine, recorder and journal into one process (asyncio)."""
