@@ -39,9 +39,15 @@ match mainnet (xyz:COIN = 110007). Each is a seeded synthetic market (a random-w
 price, an oracle pushed every ~3 s, a 20-level house book that sometimes lags the
 oracle, house takers), or the replay of a recording.
 
+The same port also answers POST /info and POST /exchange (HTTP base URL
+http://127.0.0.1:PORT), for clients that query and trade over HTTP and subscribe over
+the websocket, such as the official Python SDK.
+
 Signed actions are verified as on mainnet (phantom-agent source "a"; --testnet for "b")
 and must come from a funded account (--fund) or from an agent it approved with
-approveAgent. The URL, the port and the funded accounts are printed on start.
+approveAgent. Clients that pick the network from the URL sign as testnet for a local URL
+(the official Python SDK does): run those with --testnet. The URL, the port and the
+funded accounts are printed on start.
 """
 
 
@@ -218,6 +224,8 @@ def _banner(server: SimServer, exchange: SimExchange, seed: int, faults: str) ->
     network = "mainnet (source a)" if exchange.is_mainnet else "testnet (source b)"
     lines = [
         f"hip3term sim: serving {server.url}",
+        f"http: {server.url.replace('ws://', 'http://').removesuffix('/ws')} "
+        "(POST /info, POST /exchange)",
         f"port: {server.port}",
         "markets: " + ", ".join(
             f"{coin} (asset {driver.spec.asset})" for coin, driver in exchange.drivers.items()

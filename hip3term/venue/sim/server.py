@@ -1,5 +1,9 @@
 """The loopback websocket server of the exchange simulator (`ws://127.0.0.1:PORT/ws`).
 
+The same port also answers `POST /info` and `POST /exchange` over HTTP (see
+`hip3term.venue.sim.http`), for clients that use HTTP for requests and the websocket for
+subscriptions.
+
 It speaks Hyperliquid's websocket protocol (PROTOCOL.md section 2) on top of the
 synchronous exchange core `SimExchange`:
 
@@ -58,6 +62,7 @@ from hip3term.venue.sim.connection import (
 )
 from hip3term.venue.sim.exchange import SimExchange
 from hip3term.venue.sim.faults import FaultInjector, FaultSpec
+from hip3term.venue.sim.http import HttpAnswer, connection_class
 from hip3term.venue.sim.pushes import Push
 from hip3term.venue.sim.subscriptions import (
     InvalidSubscriptionError,
@@ -140,6 +145,7 @@ class SimServer:
             self._handle,
             self.config.host,
             self.config.port,
+            create_connection=connection_class(self._http_request),
             process_request=_only_ws_path,
             ping_interval=None,  # the exchange relies on client pings
             compression=None,
@@ -471,6 +477,19 @@ class SimServer:
         else:
             client.send(frame, is_post_response=True)
         self._route(pushes)
+
+    def _http_request(self, path: str, payload: Any) -> HttpAnswer:
+        if not isinstance(payload, dict):
+            return 422, b"Failed to deserialize the JSON body into the target type\n", "text/plain"
+        if path == "/info":
+            response = self.exchange.info_response(payload)
+        else:
+            response, pushes = self.exchange.action_response(payload)
+            self._route(pushes)
+        if response["type"] == "error":
+            return 422, str(response["payload"]).encode() + b"\n", "text/plain"
+        body = response["payload"]["data"] if path == "/info" else response["payload"]
+        return 200, orjson.dumps(body), "application/json"
 
     def _storm_check(self, client: SimConnection) -> Callable[[], bool] | None:
         faults = client.faults
