@@ -219,8 +219,9 @@ class Maker(Strategy[MakerParams]):
         now = ctx.monotonic_ns()
         features = ctx.features()
         pause, defensive = self.triggers(ctx, features)
-        since = now if self._since_ns is None else self._since_ns
-        new = next_state(self.state, now - since, pause=bool(pause),
+        if self._since_ns is None:  # the first evaluation starts the initial PAUSE
+            self._since_ns = now
+        new = next_state(self.state, now - self._since_ns, pause=bool(pause),
                          defensive=bool(defensive), params=self.params)
         if new is not self.state:
             self._transition(ctx, new, tuple(pause or defensive), now)
