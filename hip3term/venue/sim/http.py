@@ -18,12 +18,22 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from websockets.asyncio.server import ServerConnection
 
-__all__ = ["HttpAnswer", "HttpAwareConnection", "HttpHandler", "connection_class"]
+if TYPE_CHECKING:
+    from hip3term.venue.sim.exchange import SimExchange
+    from hip3term.venue.sim.pushes import Push
+
+__all__ = [
+    "HttpAnswer",
+    "HttpAwareConnection",
+    "HttpHandler",
+    "answer_http",
+    "connection_class",
+]
 
 MAX_BODY = 1 << 20
 HttpAnswer = tuple[int, bytes, str]
@@ -129,3 +139,19 @@ def connection_class(handler: HttpHandler) -> type[HttpAwareConnection]:
 
     _Connection.http_handler = handler
     return _Connection
+
+
+def answer_http(exchange: SimExchange, path: str, payload: Any) -> tuple[HttpAnswer, list[Push]]:
+    """The HTTP answer to `POST path` with a decoded JSON body, and the frames it caused."""
+    pushes: list[Push] = []
+    if not isinstance(payload, dict):
+        return (422, b"Failed to deserialize the JSON body into the target type\n",
+                "text/plain"), pushes  # fmt: skip
+    if path == "/info":
+        response = exchange.info_response(payload)
+    else:
+        response, pushes = exchange.action_response(payload)
+    if response["type"] == "error":
+        return (422, str(response["payload"]).encode() + b"\n", "text/plain"), pushes
+    body = response["payload"]["data"] if path == "/info" else response["payload"]
+    return (200, orjson.dumps(body), "application/json"), pushes

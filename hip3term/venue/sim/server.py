@@ -62,7 +62,7 @@ from hip3term.venue.sim.connection import (
 )
 from hip3term.venue.sim.exchange import SimExchange
 from hip3term.venue.sim.faults import FaultInjector, FaultSpec
-from hip3term.venue.sim.http import HttpAnswer, connection_class
+from hip3term.venue.sim.http import HttpAnswer, answer_http, connection_class
 from hip3term.venue.sim.pushes import Push
 from hip3term.venue.sim.subscriptions import (
     InvalidSubscriptionError,
@@ -243,8 +243,9 @@ class SimServer:
         loop = asyncio.get_running_loop()
         next_at = loop.time()
         while True:
-            next_at += self.config.tick_s
-            await asyncio.sleep(max(next_at - loop.time(), 0))
+            # A late tick is not made up for: each step catches the markets up to now.
+            next_at = max(next_at + self.config.tick_s, loop.time())
+            await asyncio.sleep(next_at - loop.time())
             try:
                 self._tick(self.exchange.now_ms())
             except Exception:
@@ -479,17 +480,9 @@ class SimServer:
         self._route(pushes)
 
     def _http_request(self, path: str, payload: Any) -> HttpAnswer:
-        if not isinstance(payload, dict):
-            return 422, b"Failed to deserialize the JSON body into the target type\n", "text/plain"
-        if path == "/info":
-            response = self.exchange.info_response(payload)
-        else:
-            response, pushes = self.exchange.action_response(payload)
-            self._route(pushes)
-        if response["type"] == "error":
-            return 422, str(response["payload"]).encode() + b"\n", "text/plain"
-        body = response["payload"]["data"] if path == "/info" else response["payload"]
-        return 200, orjson.dumps(body), "application/json"
+        answer, pushes = answer_http(self.exchange, path, payload)
+        self._route(pushes)
+        return answer
 
     def _storm_check(self, client: SimConnection) -> Callable[[], bool] | None:
         faults = client.faults
