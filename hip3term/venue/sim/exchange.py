@@ -28,7 +28,7 @@ from __future__ import annotations
 import json
 import os
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from importlib import resources
 from typing import Any, Protocol
@@ -226,7 +226,7 @@ class SimExchange:
         return info.respond(self, payload)
 
     def action_response(
-        self, payload: dict[str, Any], *, reject_storm: Any = None
+        self, payload: dict[str, Any], *, reject_storm: Callable[[], bool] | None = None
     ) -> tuple[dict[str, Any], list[Push]]:
         """The `response` object of an action post, and the frames the action caused.
 
