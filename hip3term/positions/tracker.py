@@ -36,8 +36,9 @@ the exchange's `startPosition` is adopted first (reported as a correction). Fill
 synced adopts the exchange state corrected by the fills already applied after `as_of`.
 
 The tracker also owns the `OrderRegistry` (open orders by oid and cloid, the markets with
-pending orders). Realized PnL counts from the tracker's start; restore earlier sessions'
-figures from the journal if needed.
+pending orders). It satisfies the strategy layer's read-only `PositionsView` and
+`OrdersView` (structurally; this module does not import the strategy layer). Realized
+PnL counts from the tracker's start; restore earlier sessions' figures from the journal.
 """
 
 from __future__ import annotations
@@ -80,6 +81,8 @@ ZERO = Decimal(0)
 ENTRY_TOLERANCE = Decimal("0.0001")
 """Relative entry-price difference (1 bp) under which our more precise average is kept."""
 _RECENT_MS = 300_000
+MAX_SEEN_TIDS = 100_000
+"""Above this many remembered tids, those older than the last sync's as_of are dropped."""
 
 
 class FillLike(Protocol):
@@ -385,6 +388,9 @@ class PositionTracker:
         corrections = self._adopt_state(state, dex, hints, now_ms)
         events += corrections
         self._as_of_ms, self._synced, self._ever_synced = state.as_of_ms, True, True
+        if len(self._seen) > MAX_SEEN_TIDS:
+            # Safe: a fill older than as_of can only be reflected, never applied again.
+            self._seen = {tid: t for tid, t in self._seen.items() if t > state.as_of_ms}
         for fill in (f for f in fills if f.time_ms > state.as_of_ms):
             events += self._take_live(fill, now_ms)
         events.append(PositionsSynced(now_ms, state.as_of_ms, len(corrections)))
@@ -507,7 +513,12 @@ class PositionTracker:
         return self.orders.get(cloid=cloid, oid=oid)
 
     def open_orders(self) -> tuple[TrackedOrder, ...]:
-        """Live orders the exchange has or may have (sent, unknown, resting)."""
+        """Every live order, queued ones included (`strategy.context.OrdersView`)."""
+        return tuple(self.orders.live())
+
+    def exchange_orders(self) -> tuple[TrackedOrder, ...]:
+        """Live orders the exchange has or may have (sent, unknown, resting): what a
+        cancel-all must cancel."""
         return tuple(o for o in self.orders.live() if o.state is not OrderState.QUEUED)
 
     def pending_markets(self) -> frozenset[str]:

@@ -309,7 +309,7 @@ class GateKeeper:
         events: list[EngineEvent] = []
         for order in self.scheduler.withdraw_new_orders():
             events += self._failed(order, now_ms, f"withdrawn: {reason}", unsent=True)
-        for live in self.tracker.open_orders():
+        for live in self.tracker.exchange_orders():
             if live.tif == "Ioc":
                 continue
             asset = self._assets(live.market)

@@ -29,6 +29,7 @@ from hip3term.core.events import (
 )
 from hip3term.execution.orders import OrderRequest, Tif, classify_status
 from hip3term.positions import PositionTracker
+from hip3term.strategy.context import OrdersView, PositionsView
 from hip3term.venue.hyperliquid.parse import parse_frame
 from hip3term.venue.hyperliquid.wire import Fill, OrderUpdates, UserFills
 
@@ -330,10 +331,21 @@ def test_orders_real_open_then_canceled_updates() -> None:
     order = t.order(cloid=cloid)
     assert order is not None and order.state is OrderState.RESTING
     assert order.oid == opened.updates[0].oid
-    assert [o.cloid for o in t.open_orders()] == [cloid]
+    assert [o.cloid for o in t.open_orders()] == [cloid] == [o.cloid for o in t.exchange_orders()]
     events = t.orders.on_updates(canceled.updates, T0 + 3)
     assert [e.state for e in of(events, OrderStateChanged)] == [OrderState.CANCELED]
     assert t.pending_markets() == frozenset() and t.open_orders() == ()
+
+
+def test_tracker_serves_the_strategy_views() -> None:
+    # Checked statically by mypy: the tracker satisfies the strategy layer's protocols.
+    t = synced()
+    positions: PositionsView = t
+    orders: OrdersView = t
+    queued = f"0x{3:032x}"
+    t.mark_pending(request(queued), T0)
+    assert [o.cloid for o in orders.open_orders()] == [queued]  # queued orders are live
+    assert t.exchange_orders() == () and positions.positions() == ()
 
 
 def test_orders_late_resting_does_not_resurrect_a_filled_order() -> None:
@@ -398,3 +410,20 @@ def test_orders_fills_count_toward_their_order() -> None:
 )  # fmt: skip
 def test_orders_classify_exchange_status_words(word: str, expected: OrderState | None) -> None:
     assert classify_status(word) is expected
+
+
+def test_positions_forgotten_old_tids_are_never_applied_twice(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("hip3term.positions.tracker.MAX_SEEN_TIDS", 1)
+    t = synced()
+    old = fill(1, "B", "100", "1", "0", T0 + 1)
+    t.on_user_fills([old, fill(2, "B", "100", "1", "1", T0 + 2)], is_snapshot=False,
+                    now_ms=T0 + 2)  # fmt: skip
+    t.on_disconnect()
+    t.on_user_fills([old], is_snapshot=True, now_ms=T0 + 10)
+    t.reconcile(state(T0 + 5, (COIN, "2", "100")), [], T0 + 10)  # prunes tids <= T0 + 5
+    events = t.on_user_fills([old], is_snapshot=False, now_ms=T0 + 11)
+    assert [f.reflected for f in of(events, FillApplied)] == [True]
+    p = t.position(COIN)
+    assert p is not None and p.size == D(2)
