@@ -1,8 +1,7 @@
 """BatchScheduler and InflightTracker: what may be posted, when, and how much is in flight.
 
-Three FIFO queues with priority cancel > reduce-only > new order, capacities from
-`ExecutorSettings` (200 / 500 / 1000). The exchange allows 100 posts in flight; we use
-the limit from config (100) and a high-water mark (80).
+Three FIFO queues, priority cancel > reduce-only > new order, capacities, in-flight limit
+(the exchange's 100) and high-water mark (80) from `ExecutorSettings`.
 
 Levels, measured on the load = posts in flight + batches handed out by `tick()` and not
 yet reported sent or failed:
@@ -30,10 +29,10 @@ The executor's contract (the async loop above this module):
    orders: reduce-only first, then new orders if the load was below HWM when the tick
    began). It reserves one in-flight slot per batch but counts nothing in flight, and
    never hands out more batches than the limit leaves room for.
-2. After the socket write of a batch succeeded: `on_batch_sent(batch_id)`; it is now in
-   flight. If the write failed: `on_send_failed(batch_id)`.
-3. When its post completes: `on_response(batch_id)`; on the 5 s timeout:
-   `on_timeout(batch_id)`; when the connection drops: `on_disconnect()`.
+2. After the socket write of a batch succeeded: `on_batch_sent(batch)` (the `Batch` or
+   its id); it is now in flight. If the write failed: `on_send_failed(batch)`.
+3. When its post completes: `on_response(batch)`; on the 5 s timeout:
+   `on_timeout(batch)`; when the connection drops: `on_disconnect()`.
 
 Failures return a `Released` saying what happened to each item. Cancels and reduce-only
 orders are put back at the FRONT of their queues (never lost). After a timeout or a
@@ -44,8 +43,7 @@ to be reported to their strategy as failed (`failed_unsent`: surely not placed;
 `failed_unknown`: the exchange may have them, resolve by cloid). A disconnect also
 withdraws every queued new order (stale by the time the connection is back).
 
-Invariant: `inflight.in_flight == inflight.sent - inflight.completed`, always, and the
-load never exceeds the limit.
+Invariant: in flight = sent - completed, always; the load never exceeds the limit.
 """
 
 from __future__ import annotations
@@ -168,6 +166,10 @@ class SchedulerStatus:
     in_flight: int
     reserved: int
     level: InflightLevel
+
+
+def _batch_id(batch: Batch | int) -> int:
+    return batch.batch_id if isinstance(batch, Batch) else batch
 
 
 class InflightTracker:
@@ -376,42 +378,46 @@ class BatchScheduler:
 
     # ------------------------------------------------------------ results
 
-    def on_batch_sent(self, batch_id: int) -> None:
+    def on_batch_sent(self, batch: Batch | int) -> None:
         """The batch was written to the socket: it is now in flight.
 
         Raises:
-            ValueError: `batch_id` was not handed out (or was already reported).
+            ValueError: the batch was not handed out (or was already reported).
         """
-        batch = self._pop_handed(batch_id)
+        batch_id = _batch_id(batch)
+        handed = self._pop_handed(batch_id)
         self.inflight.mark_sent(("batch", batch_id))
-        self._flying[batch_id] = batch
+        self._flying[batch_id] = handed
 
-    def on_send_failed(self, batch_id: int) -> Released:
+    def on_send_failed(self, batch: Batch | int) -> Released:
         """The write failed: nothing reached the exchange. Re-queue or fail its items.
 
         Raises:
-            ValueError: `batch_id` was not handed out (or was already reported).
+            ValueError: the batch was not handed out (or was already reported).
         """
-        batch = self._pop_handed(batch_id)
+        batch_id = _batch_id(batch)
+        handed = self._pop_handed(batch_id)
         self.inflight.release_reservation()
-        return self._release(batch, ambiguous=False)
+        return self._release(handed, ambiguous=False)
 
-    def on_response(self, batch_id: int) -> bool:
+    def on_response(self, batch: Batch | int) -> bool:
         """The post was answered; False if it was not in flight (late or duplicate)."""
-        batch = self._flying.pop(batch_id, None)
-        if batch is None:
+        batch_id = _batch_id(batch)
+        flying = self._flying.pop(batch_id, None)
+        if flying is None:
             return False
         self.inflight.complete(("batch", batch_id))
-        self._forget(batch)
+        self._forget(flying)
         return True
 
-    def on_timeout(self, batch_id: int) -> Released:
+    def on_timeout(self, batch: Batch | int) -> Released:
         """No answer in time: the post completes, its outcome is unknown."""
-        batch = self._flying.pop(batch_id, None)
-        if batch is None:
+        batch_id = _batch_id(batch)
+        flying = self._flying.pop(batch_id, None)
+        if flying is None:
             return Released()
         self.inflight.complete(("batch", batch_id))
-        return self._release(batch, ambiguous=True)
+        return self._release(flying, ambiguous=True)
 
     def on_disconnect(self) -> Released:
         """The connection dropped: every post completes; queued new orders are withdrawn."""
@@ -514,10 +520,6 @@ class BatchScheduler:
     def in_flight_batches(self) -> tuple[Batch, ...]:
         """Batches in flight, oldest first."""
         return tuple(self._flying[key] for key in sorted(self._flying))
-
-    def handed_out(self) -> tuple[Batch, ...]:
-        """Batches handed out by `tick()` and not yet reported sent or failed."""
-        return tuple(self._handed[key] for key in sorted(self._handed))
 
     def status(self) -> SchedulerStatus:
         """Lengths and levels now."""

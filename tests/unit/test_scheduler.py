@@ -52,8 +52,9 @@ def test_scheduler_below_hwm_queues_new_order_and_sends_it() -> None:
     (batch,) = s.tick()
     assert batch.kind is BatchKind.ORDER and [o.cloid for o in batch.orders] == [cloid(1)]
     assert s.inflight.in_flight == HWM - 1  # tick does not count it in flight
-    s.on_batch_sent(batch.batch_id)
+    s.on_batch_sent(batch)  # the batch itself or its id
     assert s.inflight.in_flight == HWM
+    assert s.on_response(batch) and s.inflight.in_flight == HWM - 1
 
 
 def test_scheduler_at_hwm_new_order_degraded_and_waits() -> None:
