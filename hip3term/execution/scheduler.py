@@ -41,7 +41,9 @@ it until the executor resolved its fate by cloid (`orderStatus`) and called
 `resolve(cloid, placed)`. New orders are never re-queued: they come back in `Released`
 to be reported to their strategy as failed (`failed_unsent`: surely not placed;
 `failed_unknown`: the exchange may have them, resolve by cloid). A disconnect also
-withdraws every queued new order (stale by the time the connection is back).
+withdraws every queued new order (stale by the time the connection is back). An answer
+that refuses the whole request (`status: err`: nothing executed) is still `on_response`;
+re-queue its cancels with `requeue_front` if the error is transient.
 
 Invariant: in flight = sent - completed, always; the load never exceeds the limit.
 """
