@@ -166,14 +166,16 @@ class MarketInfo:
     ) -> None:
         """Refuse an order the exchange would refuse, before anything is signed.
 
-        The $10 minimum applies to reduce-only orders too: whether the exchange exempts
-        them is undocumented (PROTOCOL.md §5, §10), and refusing locally costs a visible
-        error where a remote reject would cost a nonce and a round trip.
+        The $10 minimum applies to orders that can open or add to a position. Reduce-only
+        orders are exempt: whether the exchange exempts them is undocumented (PROTOCOL.md
+        §5, §10), but a position worth less than $10 must stay closable by the time stop
+        and the latch; if the exchange refuses one, the flatten failure is visible and
+        counted. The simulator's matching engine follows the same rule.
 
         Raises:
             MarketError: the market is delisted, the price breaks the tick rules (the
                 message gives the nearest valid prices), the size is not positive or not
-                a whole number of lots, or the notional is under $10.
+                a whole number of lots, or a non-reduce-only order is worth under $10.
             TypeError: `px` or `sz` is a float.
         """
         if self.is_delisted:
@@ -181,10 +183,9 @@ class MarketInfo:
         price = self._checked_price(px)
         size = self._checked_size(sz)
         notional = _exact_context(price, size).multiply(price, size)
-        if notional < MIN_ORDER_NOTIONAL:
-            kind = "reduce-only order" if reduce_only else "order"
+        if notional < MIN_ORDER_NOTIONAL and not reduce_only:
             raise MarketError(
-                f"{_MIN_NOTIONAL_TEXT} {self.name}: {kind} of {numeric.to_wire(size)} at "
+                f"{_MIN_NOTIONAL_TEXT} {self.name}: order of {numeric.to_wire(size)} at "
                 f"{numeric.to_wire(price)} is worth ${numeric.to_wire(notional)}"
             )
 
