@@ -1,5 +1,6 @@
-"""The strategy layer: imports core, book, config and errors only (never execution, risk,
-feeds, venue, runtime, persistence, recording or tui); plugins see only this surface."""
+"""The strategy layer: imports core, book, config, errors and pydantic only (never
+execution, risk, positions, feeds, venue, runtime, persistence, recording or tui); plugins
+see only this surface (checked by tests/unit/test_plugin_imports.py)."""
 
 from hip3term.strategy.base import Strategy, StrategyParams
 from hip3term.strategy.context import (
