@@ -285,7 +285,7 @@ class FeedSettings(_Model):
     backoff_max_s: Annotated[
         Seconds, Field(validate_default=True), _versus("backoff_initial_s", ge, _AT_LEAST)
     ] = 30.0
-    backoff_jitter: Annotated[float, Field(ge=0, le=1)] = 0.2
+    backoff_jitter: Annotated[float, Field(ge=0, le=1)] = 1.0
     healthy_reset_s: Seconds = 60.0
     info_timeout_s: Seconds = 10.0
     stale_after_s: Annotated[
