@@ -23,8 +23,9 @@ thresholds after fees. So the strategy trades only the large ones:
   `cooldown_s` between entries.
 - *exit*: the engine's 30 s time stop, or earlier once the dislocation has closed (the exit
   side is within `exit_on_close_bps` of the oracle): a reduce-only IOC at the touch minus
-  the buffer, or the engine's flattener when the position is worth less than the $10
-  minimum. Any position in the strategy's market is managed this way.
+  the buffer (reduce-only orders are exempt from the $10 minimum), or the engine's
+  flattener when no valid exit order exists. Any position in the strategy's market is
+  managed this way.
 """
 
 from __future__ import annotations
@@ -227,11 +228,13 @@ class OracleDislocation(Strategy[OracleDislocationParams]):
         move = (touch.px - position.entry_px) / position.entry_px * (1 if is_long else -1)
         edge = float(move) * 1e4 - self.params.taker_fee_bps
         px = _buffered_price(ctx, touch.px, is_buy=not is_long, ticks=self.params.buffer_ticks)
-        size = abs(position.size)
-        if px is None or size * px < ctx.min_order_notional:
-            self._flatten(ctx, reason + "; position under the order minimum")
+        try:
+            sz = ctx.rules.round_size(abs(position.size), reduce_only=True)
+        except MarketError:  # under one lot: only the flattener can deal with it
+            px = None
+        if px is None:
+            self._flatten(ctx, reason + "; no valid exit order")
             return
-        sz = ctx.rules.round_size(size, reduce_only=True)
         self.exit_cloid = ctx.place(is_buy=not is_long, px=px, sz=sz, tif="Ioc",
                                     reduce_only=True, expected_edge_bps=edge, tag="exit",
                                     ref_px=touch.px)

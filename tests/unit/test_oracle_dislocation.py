@@ -307,11 +307,17 @@ def test_short_exits_by_buying_when_ask_reaches_oracle() -> None:
     assert exit_order.reduce_only
 
 
-def test_position_under_minimum_is_left_to_the_flattener() -> None:
-    h, _ = long_position("0.05")  # 0.05 x 189.95 = $9.50
+def test_position_under_minimum_exits_reduce_only() -> None:
+    h, _ = long_position("0.05")  # 0.05 x 189.95 = $9.50: reduce-only has no minimum
+    [exit_order] = orders(h.feed(bbo_frame(T0 + 100, "189.97", "189.99"), at_ms=T0 + 100))
+    assert (exit_order.reduce_only, exit_order.sz) == (True, Decimal("0.05"))
+
+
+def test_position_under_one_lot_is_left_to_the_flattener() -> None:
+    h, _ = long_position("0.0005")  # half a lot (e.g. left by a rounding elsewhere)
     intents = h.feed(bbo_frame(T0 + 100, "189.97", "189.99"), at_ms=T0 + 100)
     assert intents == [Flatten(COIN, "dislocation closed (-1.6 bps from the oracle); "
-                                     "position under the order minimum")]
+                                     "no valid exit order")]
     assert h.feed(bbo_frame(T0 + 200, "189.97", "189.99"), at_ms=T0 + 200) == []  # not again
     assert len(h.feed(bbo_frame(T0 + 5_200, "189.97", "189.99"), at_ms=T0 + 5_200)) == 1
 
