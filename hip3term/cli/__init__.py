@@ -14,6 +14,7 @@ from hip3term import __version__
 from hip3term.cli import (
     config_cmd,
     keys_cmd,
+    plugins_cmd,
     record_cmd,
     recordings_cmd,
     run_cmd,
@@ -50,7 +51,7 @@ def _root(
     """Terminal trading workstation for Hyperliquid HIP-3 markets."""
 
 
-for _module in (run_cmd, sim_cmd, record_cmd, recordings_cmd, config_cmd, keys_cmd, sign_cmd):
+for _module in (run_cmd, sim_cmd, record_cmd, recordings_cmd, plugins_cmd, config_cmd, keys_cmd, sign_cmd):
     _module.register(app)
 
 
