@@ -51,7 +51,10 @@ def _root(
     """Terminal trading workstation for Hyperliquid HIP-3 markets."""
 
 
-for _module in (run_cmd, sim_cmd, record_cmd, recordings_cmd, plugins_cmd, config_cmd, keys_cmd, sign_cmd):
+_COMMANDS = (
+    run_cmd, sim_cmd, record_cmd, recordings_cmd, plugins_cmd, config_cmd, keys_cmd, sign_cmd,
+)
+for _module in _COMMANDS:
     _module.register(app)
 
 

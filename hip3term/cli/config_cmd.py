@@ -72,7 +72,7 @@ def render_report(loaded: LoadedConfig) -> str:
 
 def _connection(settings: Settings) -> str:
     url = settings.venue.ws_endpoint
-    return f"connects to {url}" if url else "embedded simulator started in-process"
+    return f"connects to {url}" if url else "embedded simulator (started as a child process)"
 
 
 def _orders(settings: Settings) -> str:
