@@ -10,6 +10,7 @@ import asyncio
 import logging
 import re
 import signal
+import sys
 import textwrap
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
@@ -153,6 +154,15 @@ TestnetOption = Annotated[
         'instead of mainnet (source "a").',
     ),
 ]
+ExitWithParentOption = Annotated[
+    bool,
+    typer.Option(
+        "--exit-with-parent",
+        hidden=True,
+        help="Stop when standard input reaches end of file: a parent process that started "
+        "the simulator with a pipe on its stdin ends it by exiting, even after kill -9.",
+    ),
+]
 LogOption = Annotated[
     str,
     typer.Option(
@@ -180,6 +190,7 @@ def sim(
     idle_timeout: IdleOption = 60.0,
     testnet: TestnetOption = False,
     log_level: LogOption = "info",
+    exit_with_parent: ExitWithParentOption = False,
 ) -> None:
     """Run the simulator until Ctrl-C / SIGTERM."""
     from hip3term.venue.sim.exchange import SimExchange
@@ -203,21 +214,43 @@ def sim(
         faults=spec, seed=seed,
     )  # fmt: skip
     server = SimServer(exchange, config)
-    asyncio.run(_serve(server, lambda: _banner(server, exchange, seed, str(spec) or "none")))
+    asyncio.run(_serve(server, lambda: _banner(server, exchange, seed, str(spec) or "none"),
+                       exit_with_parent=exit_with_parent))
 
 
-async def _serve(server: SimServer, announce: Callable[[], None]) -> None:
+async def _serve(server: SimServer, announce: Callable[[], None], *,
+                 exit_with_parent: bool = False) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    watcher = (loop.create_task(_stop_at_stdin_eof(stop), name="sim parent watch")
+               if exit_with_parent else None)
     await server.start()
     try:
         announce()
         await stop.wait()
     finally:
+        if watcher is not None:
+            watcher.cancel()
         await server.stop()
         typer.echo("hip3term sim: stopped", err=True)
+
+
+async def _stop_at_stdin_eof(stop: asyncio.Event) -> None:
+    # The parent holds the write end of our stdin pipe; when it exits, however it died,
+    # the pipe closes and the read below sees end of file.
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    try:
+        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    except (OSError, ValueError) as exc:
+        logging.getLogger("hip3term.sim").warning("--exit-with-parent: stdin unusable: %s", exc)
+        return
+    while await reader.read(4096):
+        pass
+    logging.getLogger("hip3term.sim").info("parent gone (stdin closed): stopping")
+    stop.set()
 
 
 def _banner(server: SimServer, exchange: SimExchange, seed: int, faults: str) -> None:

@@ -3,6 +3,10 @@
 The child is started with port 0; its first stdout line, `hip3term sim: serving URL`,
 tells where it listens. Its stderr is passed through to a log file (or discarded) so its
 logging never draws over a terminal UI. `aclose()` ends it with SIGTERM, then SIGKILL.
+
+The child dies with its parent: it runs with the hidden `--exit-with-parent` flag and a
+pipe on its stdin whose write end only the parent holds, so when the parent exits (even
+by kill -9) the child reads end of file and stops.
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ class SimProcess:
         faults: str = "",
         extra_args: Sequence[str] = (),
         log_path: Path | None = None,
+        exit_with_parent: bool = True,
         timeout: float = 20.0,  # noqa: ASYNC109  # reason: a plain start-up deadline
     ) -> SimProcess:
         """Start the simulator and wait until it prints its URL.
@@ -58,6 +63,7 @@ class SimProcess:
             faults: a `--faults` spec ("" for none).
             extra_args: more `hip3term sim` options.
             log_path: file for the child's stderr (discarded when None).
+            exit_with_parent: the child stops when this process exits (stdin pipe).
             timeout: seconds to wait for the URL.
 
         Raises:
@@ -71,11 +77,13 @@ class SimProcess:
         if faults:
             args += ["--faults", faults]
         args += list(extra_args)
+        if exit_with_parent:
+            args.append("--exit-with-parent")
         stderr = open(log_path, "ab") if log_path else None  # noqa: SIM115, ASYNC230
         try:
             proc = await asyncio.create_subprocess_exec(
                 *args,
-                stdin=asyncio.subprocess.DEVNULL,
+                stdin=asyncio.subprocess.PIPE if exit_with_parent else asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=stderr if stderr else asyncio.subprocess.DEVNULL,
             )
