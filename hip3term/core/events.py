@@ -411,3 +411,150 @@ EngineEvent: TypeAlias = (
     | FlattenCompleted | AlertRaised
 )
 """Every event the pure engine returns."""
+
+
+# ---------------------------------------------------------------- the executor loop
+# Events of the async executor (`execution.executor`): posts, answers and resolutions.
+# Journaled and shown like the engine's; `ActionPosted` is the journal's record of every
+# nonce used.
+
+
+@dataclass(frozen=True, slots=True)
+class ActionPosted:
+    """A signed action was written to the socket (`kind` "order" or "cancel")."""
+
+    ts_ms: int
+    post_id: int
+    kind: str
+    batch_id: int
+    nonce: int
+    items: int
+
+
+@dataclass(frozen=True, slots=True)
+class ActionPostFailed:
+    """An action post ended without a usable answer.
+
+    `outcome` is "send_failed" (never written), "timeout", "disconnected", "refused" (by
+    the server, unprocessed) or "unreadable". When `sent` and the outcome is "timeout",
+    "disconnected" or "unreadable", the action may have executed: its orders are resolved
+    by cloid before anything of it is sent again.
+    """
+
+    ts_ms: int
+    post_id: int | None
+    kind: str
+    batch_id: int
+    nonce: int
+    outcome: str
+    sent: bool
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class ActionRejected:
+    """The exchange refused a whole action (`status: err` or an error answer): nothing of
+    it executed. `transient` errors (nonce, rate limit) send cancels and reduce-only
+    orders again."""
+
+    ts_ms: int
+    post_id: int | None
+    kind: str
+    batch_id: int
+    nonce: int
+    text: str
+    transient: bool
+
+
+@dataclass(frozen=True, slots=True)
+class NonceRejected:
+    """The exchange refused a nonce (duplicate, too low, out of window): never expected
+    with one NonceManager per signer, so a second signer or a clock problem: alert."""
+
+    ts_ms: int
+    nonce: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class OrderAcknowledged:
+    """The exchange took an order: `status` "resting" or "filled" (`filled_sz` at
+    `avg_px`; an IOC's unfilled rest is canceled), or its bare status word."""
+
+    ts_ms: int
+    cloid: str
+    oid: int | None
+    market: str
+    status: str
+    filled_sz: Decimal
+    avg_px: Decimal | None
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRejected:
+    """The exchange refused an order (its error status, or the whole batch's error)."""
+
+    ts_ms: int
+    cloid: str
+    market: str
+    reason: str
+    reduce_only: bool
+
+
+@dataclass(frozen=True, slots=True)
+class OrderResolved:
+    """The fate of an order whose post got no answer, read by cloid (`orderStatus`).
+
+    `status` is the exchange's status word ("open", "filled", "canceled", ...), or None
+    when the exchange never had the order (`unknownOid`): then it was never placed.
+    """
+
+    ts_ms: int
+    cloid: str
+    market: str
+    status: str | None
+    oid: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class CancelCompleted:
+    """A cancel is done: "success", or the exchange's text saying the order was not
+    open any more ("Order was never placed, already canceled, or filled.")."""
+
+    ts_ms: int
+    market: str
+    oid: int | None
+    cloid: str | None
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
+class CancelFailed:
+    """A cancel refused for another reason, or given up after repeated transient
+    refusals: the order may still be open (alert-worthy)."""
+
+    ts_ms: int
+    market: str
+    oid: int | None
+    cloid: str | None
+    reason: str
+
+
+ExecutorEvent: TypeAlias = (
+    ActionPosted | ActionPostFailed | ActionRejected | NonceRejected | OrderAcknowledged
+    | OrderRejected | OrderResolved | CancelCompleted | CancelFailed
+)
+"""Every event the executor loop adds to the engine's (it forwards those too)."""
+
+__all__ += [
+    "ActionPostFailed",
+    "ActionPosted",
+    "ActionRejected",
+    "CancelCompleted",
+    "CancelFailed",
+    "ExecutorEvent",
+    "NonceRejected",
+    "OrderAcknowledged",
+    "OrderRejected",
+    "OrderResolved",
+]
