@@ -1,0 +1,410 @@
+"""The synchronous engine: feed events in, gated orders (or would-be orders) out.
+
+`Engine` holds the pure parts of the workstation for one market and wires them together
+with plain function calls (no await anywhere, so the same object runs live, in replay and
+in tests): the `MarketState`, the `PositionTracker`, the `TradingReadyChecker`, the
+hard-stop latch and its `RiskMonitor`, the `GateKeeper` (or `TwoSidedGateKeeper`, see
+`gating`) with the `BatchScheduler` and `ActionBudget` behind it, the `Flattener` (time
+stop), and the strategy with its `StrategyContext` and `StrategyMetrics`.
+
+Flow:
+
+- `on_feed_event(event)`: market data updates the market state, then the strategy's
+  callback runs; `orderUpdates` and `userFills` update the tracker (fills are then handed
+  to the strategy and its metrics). The strategy runs in a `host.StrategyHost`, which
+  journals its signals and carries out its intents: gated orders, or would-be orders in
+  observe mode (nothing sent).
+- connection news: `on_connected`, `on_disconnected`, `on_subscribed`, and
+  `on_reconciled` with the exchange's clearinghouseState and open orders;
+  READY-TRADING follows (the readiness checker takes the session number).
+- `on_tick()` (every executor tick, 100 ms): market-data freshness, the flattener's
+  time stops and retries, the risk monitor (which trips the latch), the strategy timer.
+- `operator(command, who, reason)`: halt, flatten, cancel, pause, resume; each journaled.
+
+Every event (the engine's and the executor's, `on_executor_event`) goes through one queue:
+it is journaled and shown (`eventlog.EventLog`), rejects feed the reject-storm counter,
+`PositionsSynced` completes READY-TRADING (and re-applies a held latch: cancel all,
+flatten), and the strategy hears about its own orders (`on_order_update` with the words
+"denied", "failed", "observed" or the order's state).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
+from typing import Any
+
+from hip3term.book.market_state import MarketState
+from hip3term.config import Settings
+from hip3term.core.clock import Clock
+from hip3term.core.events import (
+    FillApplied,
+    LatchState,
+    OrderFailed,
+    OrderState,
+    OrderStateChanged,
+    PositionsSynced,
+    TripTrigger,
+)
+from hip3term.execution.flatten import Flattener, MarketRules, Quote
+from hip3term.execution.orders import CloidSequence
+from hip3term.execution.scheduler import BatchScheduler
+from hip3term.persistence.writer import JournalWriter
+from hip3term.positions.tracker import PositionTracker
+from hip3term.risk.gates import ActionBudget, GateKeeper
+from hip3term.risk.latch import HardStopLatch, MarketHealth, RiskInputs, RiskMonitor
+from hip3term.risk.ready import TradingReadyChecker
+from hip3term.runtime.eventlog import EventLog
+from hip3term.runtime.gating import TwoSidedGateKeeper, is_two_sided
+from hip3term.runtime.host import StrategyHost
+from hip3term.runtime.snapshot import CommandResult, OperatorCommand
+from hip3term.strategy.base import Strategy
+from hip3term.strategy.context import NotionalLimits, StrategyContext
+from hip3term.venue.hyperliquid import wire
+from hip3term.venue.hyperliquid.markets import AssetDirectory, MarketInfo
+
+__all__ = ["Engine"]
+
+_log = logging.getLogger("hip3term.engine")
+_NS_PER_S = 1_000_000_000
+_POSITION_EVERY_NS = 10 * _NS_PER_S
+_WORDS = {OrderState.RESTING: "resting"}
+
+
+class Engine:
+    """The engine of one market (see the module docstring).
+
+    Args:
+        settings: the whole configuration (risk limits, executor sizes, market).
+        clock: the injected clock.
+        strategy: the strategy, built with its validated parameters.
+        observe: withhold every order (would-be orders only).
+        journal: the session's journal writer (None: nothing journaled).
+        reflected_after_ms: journal fills of the start-up snapshot newer than this (the
+            last fill time an earlier session saved).
+    """
+
+    def __init__(self, settings: Settings, *, clock: Clock, strategy: Strategy[Any],
+                 observe: bool, journal: JournalWriter | None = None,
+                 reflected_after_ms: int | None = None) -> None:  # fmt: skip
+        self.settings, self.clock, self.strategy, self.observe = settings, clock, strategy, observe
+        self.market, self.dex = settings.market.name, settings.market.dex
+        risk = settings.risk
+        self.state = MarketState(self.market)
+        self.tracker = PositionTracker()
+        self.ready = TradingReadyChecker()
+        self.latch = HardStopLatch(risk)
+        self.monitor = RiskMonitor(risk, self.latch)
+        self.budget = ActionBudget()
+        self.scheduler = BatchScheduler(settings.executor)
+        self.cloids = CloidSequence(clock.now_ms())
+        self.two_sided = is_two_sided(strategy)
+        self.rules: MarketInfo | None = None
+        self.directory: AssetDirectory | None = None
+        self.flattener = Flattener(risk, self.tracker, self._rules_of, self._quote_of,
+                                   self.cloids, time_stop=not self.two_sided)  # fmt: skip
+        keeper = TwoSidedGateKeeper if self.two_sided else GateKeeper
+        self.gates = keeper(risk, latch=self.latch, ready=self.ready, tracker=self.tracker,
+                            budget=self.budget, scheduler=self.scheduler, marks=self._mark_of,
+                            assets=self._asset_of, flattener=self.flattener)  # fmt: skip
+        self.latch.attach(self.gates)
+        self.log = EventLog(journal, reflected_after_ms=reflected_after_ms)
+        self.journal = journal
+        self.host = StrategyHost(strategy, market=self.market, clock=clock, observe=observe,
+                                 tracker=self.tracker, gates=self.gates, log=self.log,
+                                 journal=journal, emit=self._emit, asset_of=self._asset_of)
+        self.session = 0
+        self.ws_down_since_ms: int | None = clock.now_ms()  # down until the first connection
+        self._md_ok = False
+        self._queue: deque[object] = deque()
+        self._draining = False
+        self._next_timer_ns = 0
+        self._next_positions_ns = 0
+
+    def attach_journal(self, journal: JournalWriter, *,
+                       reflected_after_ms: int | None = None) -> None:  # fmt: skip
+        """Journal from now on (the journal opens after the engine is built)."""
+        self.journal = self.host.journal = self.log.journal = journal
+        self.log.reflected_after_ms = reflected_after_ms
+        self.log.last_fill_ms = reflected_after_ms
+
+    # ------------------------------------------------------------ market rules
+
+    def attach_rules(self, info: MarketInfo, directory: AssetDirectory | None = None) -> None:
+        """The market's rules are known: build the strategy's context and start it.
+
+        Raises:
+            ValueError: `info` is not the engine's market.
+        """
+        if info.name != self.market:
+            raise ValueError(f"rules of {info.name} given to the engine of {self.market}")
+        self.rules, self.directory = info, directory
+        if self.host.ctx is not None:
+            return
+        ctx: StrategyContext[Any] = StrategyContext(
+            strategy=self.strategy.name, state=self.state, rules=info, clock=self.clock,
+            params=self.strategy.params, limits=NotionalLimits.from_risk(self.settings.risk),
+            positions=self.tracker, orders=self.host.orders_view, cloids=self.cloids,
+        )  # fmt: skip
+        self.host.attach(ctx, info)
+
+    def _rules_of(self, market: str) -> MarketRules | None:
+        if self.rules is not None and market == self.market:
+            return self.rules
+        return None
+
+    def _asset_of(self, market: str) -> int | None:
+        if self.rules is not None and market == self.market:
+            return self.rules.asset_id
+        if self.directory is not None:
+            try:
+                return self.directory.lookup(market).asset_id
+            except Exception:  # any lookup failure means "unknown"
+                return None
+        return None
+
+    def _mark_of(self, market: str) -> Decimal | None:
+        ctx = self.state.ctx
+        return ctx.mark_px if ctx is not None and market == self.market else None
+
+    def _quote_of(self, market: str) -> Quote | None:
+        if market != self.market:
+            return None
+        bid, ask = self.state.best_bid, self.state.best_ask
+        return Quote(None if bid is None else bid.px, None if ask is None else ask.px,
+                     self._mark_of(market))  # fmt: skip
+
+    # ------------------------------------------------------------ feed
+
+    def on_feed_event(self, event: wire.Event) -> None:
+        """Apply one parsed message of the feed and run what it triggers."""
+        now_ns = self.clock.monotonic_ns()
+        if isinstance(event, wire.L2Book | wire.Bbo | wire.AssetCtx):
+            if self.state.apply(event, now_ns):
+                self._check_market_data(now_ns)
+                name = {"l2Book": "on_book", "bbo": "on_bbo"}.get(event.channel, "on_asset_ctx")
+                self.host.call(name)
+        elif isinstance(event, wire.Trades):
+            added = self.state.on_trades(event, now_ns)
+            if added:
+                self.host.call("on_trades", tuple(self.state.recent_trades)[-added:])
+        elif isinstance(event, wire.OrderUpdates):
+            self._emit(self.tracker.orders.on_updates(event.updates, self.clock.now_ms()))
+        elif isinstance(event, wire.UserFills):
+            self._on_fills(event)
+
+    def _on_fills(self, event: wire.UserFills) -> None:
+        now = self.clock.now_ms()
+        for fill in event.fills:
+            self.log.remember_fill(fill)
+        events = list(self.tracker.on_user_fills(event.fills, is_snapshot=event.is_snapshot,
+                                                 now_ms=now))  # fmt: skip
+        if event.is_snapshot:
+            events += self.ready.on_fills_snapshot(now, self.session)
+        self._emit(events)
+        applied = {e.tid for e in events if isinstance(e, FillApplied) and not e.reflected}
+        for fill in event.fills:
+            if fill.tid in applied and fill.coin == self.market:
+                self.host.on_fill(fill)
+
+    def _check_market_data(self, now_ns: int) -> None:
+        age = self.data_age_s(now_ns)
+        ok = age is not None and age <= self.settings.risk.market_data_stale_s
+        if ok != self._md_ok and self.ready.connected:
+            self._md_ok = ok
+            reason = "market data fresh" if ok else f"market data stale ({age or 0:.1f} s)"
+            self._emit(self.ready.set_market_data(ok, self.clock.now_ms(), self.session, reason))
+
+    def data_age_s(self, now_ns: int) -> float | None:
+        """Age of the older of the book and the asset context, None before both arrived."""
+        book_age, ctx = self.state.book_age_s(now_ns), self.state.ctx
+        if book_age is None or ctx is None:
+            return None
+        return max(book_age, max(0, now_ns - ctx.received_ns) / _NS_PER_S)
+
+    # ------------------------------------------------------------ connection
+
+    def on_connected(self) -> int:
+        """A connection is up: returns its session number (READY must be earned again)."""
+        session, events = self.ready.on_connected(self.clock.now_ms())
+        self.session, self.ws_down_since_ms, self._md_ok = session, None, False
+        self._emit(events)
+        self._check_market_data(self.clock.monotonic_ns())
+        return session
+
+    def on_disconnected(self, reason: str, *, release_posts: bool) -> None:
+        """The connection dropped. `release_posts`: also release the scheduler's posts
+        (when no executor does it, e.g. in observe mode)."""
+        now = self.clock.now_ms()
+        if self.ws_down_since_ms is None:
+            self.ws_down_since_ms = now
+        self.tracker.on_disconnect()
+        if release_posts:
+            self._emit(self.gates.on_disconnect(now))
+        else:
+            self._emit(self.ready.on_disconnect(now, reason))
+
+    def on_subscribed(self, subscription: Mapping[str, object]) -> None:
+        """A subscription was acknowledged (orderUpdates counts for READY-TRADING)."""
+        if subscription.get("type") == "orderUpdates":
+            self._emit(self.ready.on_order_updates_ack(self.clock.now_ms(), self.session))
+
+    def on_reconciled(self, clearinghouse: object, open_orders: object, *, requested_ms: int,
+                      session: int) -> None:  # fmt: skip
+        """The exchange's clearinghouseState and open orders, fetched on connection
+        `session` (asked for at `requested_ms`): adopt them. Load `userRateLimit` into
+        `budget` on the same resync (the executor's `refresh_rate_limit`)."""
+        if session != self.session or not self.ready.connected:
+            return  # an answer from a connection that is gone
+        now = self.clock.now_ms()
+        self._emit(self.tracker.reconcile(clearinghouse, open_orders, now, dex=self.dex,
+                                          requested_ms=requested_ms))  # fmt: skip
+
+    # ------------------------------------------------------------ timer
+
+    def on_tick(self) -> None:
+        """Market-data freshness, time stops and flatten retries, risk triggers, timer."""
+        now_ns, now = self.clock.monotonic_ns(), self.clock.now_ms()
+        self._check_market_data(now_ns)
+        if not self.observe:
+            self._emit(self.gates.on_tick(now))
+        self._emit(self.monitor.check(now, self.risk_inputs(now_ns)))
+        if self.host.ctx is not None and now_ns >= self._next_timer_ns:
+            self._next_timer_ns = now_ns + round(self.strategy.timer_interval_s * _NS_PER_S)
+            self.host.call("on_timer")
+        if now_ns >= self._next_positions_ns:
+            self._next_positions_ns = now_ns + _POSITION_EVERY_NS
+            self.journal_positions(now)
+
+    def risk_inputs(self, now_ns: int) -> RiskInputs:
+        """What the risk monitor reads, now."""
+        ctx = self.state.ctx
+        health = MarketHealth(self.market, self.data_age_s(now_ns),
+                              None if ctx is None else ctx.oracle_px,
+                              None if ctx is None else ctx.mark_px)  # fmt: skip
+        return RiskInputs.collect(self.tracker, self._mark_of,
+                                  flatten_failures=self.flattener.failures, markets=(health,),
+                                  ws_down_since_ms=self.ws_down_since_ms)  # fmt: skip
+
+    def journal_positions(self, now_ms: int) -> None:
+        """A position snapshot row per open position."""
+        if self.journal is None:
+            return
+        for pos in self.tracker.positions():
+            mark = self._mark_of(pos.market)
+            self.journal.record_position(
+                market=pos.market, size=pos.size, entry_px=pos.entry_px,
+                unrealized_pnl=None if mark is None else pos.unrealized_pnl(mark),
+                realized_pnl=pos.realized_pnl, time_ms=now_ms,
+            )  # fmt: skip
+
+    # ------------------------------------------------------------ operator
+
+    def operator(self, command: OperatorCommand, who: str, reason: str) -> CommandResult:
+        """Carry out an operator level (halt, flatten, cancel, pause, resume), journaled."""
+        now, why = self.clock.now_ms(), reason.strip()
+        latch = self.latch
+        if command is OperatorCommand.RESUME:
+            if not why:
+                shown = f" (held: {latch.state}{self._trip_text()})"
+                return CommandResult(False, f"resume needs a reason: resume <why>{shown}")
+            if latch.state is LatchState.ACTIVE:
+                return CommandResult(False, "the latch is already ACTIVE")
+        if self.journal is not None:
+            self.journal.record_operator_action(who=who, action=str(command),
+                                                reason=why or str(command), time_ms=now)
+        self.log.line(now, "warning", "operator", f"{who}: {command} ({why or 'no reason'})")
+        why = why or f"operator {command}"
+        if command is OperatorCommand.HALT:
+            self._emit(latch.halt(who, why, now))
+        elif command is OperatorCommand.FLATTEN:
+            self._emit(latch.flatten(who, why, now))
+        elif command is OperatorCommand.CANCEL:
+            self._emit(latch.cancel_all(who, why, now))
+            for cloid in self.host.would_be.cancel_market(None):
+                self.host.tell(cloid, "canceled")
+        elif command is OperatorCommand.PAUSE:
+            self._emit(latch.pause(who, why, now))
+        elif command is OperatorCommand.RESUME:
+            previous = f"{latch.state}{self._trip_text()}"
+            inputs = self.risk_inputs(self.clock.monotonic_ns())
+            self._emit(self.monitor.resume(who, why, now, inputs))
+            return CommandResult(True, f"resumed from {previous}")
+        else:
+            return CommandResult(False, f"{command} is not an engine command")
+        return CommandResult(True, f"{command}: latch {latch.state}")
+
+    def _trip_text(self) -> str:
+        latch = self.latch
+        return f", {latch.trip_trigger}: {latch.trip_detail}" if latch.trip_trigger else ""
+
+    def restore_latch(self, state: str, trigger: str | None, detail: str) -> None:
+        """Hold the latch an earlier session left held (a restart is not a resume)."""
+        now, why = self.clock.now_ms(), f"held before the restart: {detail}"
+        known = {str(t) for t in TripTrigger}
+        if state == LatchState.TRIPPED:
+            cause = TripTrigger(trigger) if trigger in known else TripTrigger.OPERATOR
+            self._emit(self.latch.trip(cause, why, now))
+        elif state == LatchState.HALTED:
+            self._emit(self.latch.cancel_all("restart", why, now))
+        elif state == LatchState.PAUSED:
+            self._emit(self.latch.pause("restart", why, now))
+
+    # ------------------------------------------------------------ shutdown
+
+    def stop_strategy(self) -> None:
+        """Run the strategy's `on_stop` once (its intents are still carried out)."""
+        self.host.stop()
+
+    def cancel_all(self, reason: str) -> None:
+        """Withdraw queued new orders and cancel every open order (quit)."""
+        if not self.observe:
+            self._emit(self.gates.cancel_all(self.clock.now_ms(), reason))
+
+    # ------------------------------------------------------------ executor events
+
+    def on_executor_event(self, event: object) -> None:
+        """An event of the executor loop (acks, rejects, failures, resolved orders)."""
+        self._emit((event,))
+
+    # ------------------------------------------------------------ events
+
+    def _emit(self, events: Iterable[object]) -> None:
+        self._queue.extend(events)
+        if self._draining:
+            return
+        self._draining = True
+        try:
+            while self._queue:
+                self._dispatch(self._queue.popleft())
+        finally:
+            self._draining = False
+
+    def _dispatch(self, event: object) -> None:
+        self.log.record(event)
+        if isinstance(event, FillApplied) and not event.reflected:
+            self.budget.on_fill_volume(event.px * event.sz)
+        elif isinstance(event, PositionsSynced):
+            self._emit(self.ready.on_positions_synced(self.clock.now_ms(), self.session))
+            self._enforce_latch()
+        elif isinstance(event, OrderStateChanged):
+            if event.state is OrderState.REJECTED:
+                self.monitor.rejects.record(event.ts_ms, event.cloid or str(event.oid))
+            self.host.on_order_changed(event)
+        elif isinstance(event, OrderFailed) and self.host.is_own(event.cloid):
+            self.host.tell(event.cloid, "failed")
+
+    def _enforce_latch(self) -> None:
+        # A latch held across a reconnect or a restart: what it ordered applies to the
+        # orders and positions the exchange has just reported.
+        now, latch, risk = self.clock.now_ms(), self.latch, self.settings.risk
+        reason = f"latch {latch.state} held at resync"
+        if latch.state is LatchState.TRIPPED:
+            if risk.halt_cancels_all:
+                self._emit(self.gates.cancel_all(now, reason))
+            if risk.halt_flattens:
+                self._emit(self.gates.flatten_all(now, reason))
+        elif latch.state is LatchState.HALTED:
+            self._emit(self.gates.cancel_all(now, reason))
