@@ -1,0 +1,1 @@
+"""Screens of the workstation: main, help and the confirmation modals."""
