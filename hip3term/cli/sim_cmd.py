@@ -12,7 +12,7 @@ import re
 import signal
 import sys
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -116,9 +116,9 @@ RecordingOption = Annotated[
     typer.Option(
         "--from-recording",
         metavar="FILE",
-        help='Replay the public frames of a JSON-lines recording ({"ts_ns", "frame"} per '
-        "line) instead of synthetic markets; your orders are matched against the "
-        "recorded book.",
+        help="Replay the public frames of a session recording (a .h3rec file written by "
+        '`hip3term record` or `run`, or a JSON-lines file of {"ts_ns", "frame"}) instead of '
+        "synthetic markets; your orders are matched against the recorded book.",
     ),
 ]
 SpeedOption = Annotated[
@@ -207,7 +207,7 @@ def sim(
     markets = market or (_recording_coins(from_recording) if from_recording else ["COIN"])
     exchange = SimExchange.create(
         markets, seed=seed, fund=accounts, is_mainnet=not testnet,
-        recording=from_recording, speed=speed,
+        recording=_recording_source(from_recording), speed=speed,
     )  # fmt: skip
     config = ServerConfig(
         port=port, book_interval_s=book_interval, idle_timeout_s=idle_timeout,
@@ -297,7 +297,37 @@ def _parse_funding(items: list[str]) -> dict[str, Decimal]:
     return accounts
 
 
+def _is_h3rec(path: Path) -> bool:
+    from hip3term.recording.format import MAGIC
+
+    try:
+        with path.open("rb") as handle:
+            return handle.read(len(MAGIC)) == MAGIC
+    except OSError:
+        return False  # the simulator reports a missing or unreadable file itself
+
+
+def _recording_source(path: Path | None) -> Path | Callable[[], Iterator[tuple[int, bytes]]] | None:
+    """The recording as the simulator takes it: a JSON-lines path, or for a .h3rec file a
+    factory of its received frames as (wall_ns, raw) pairs (one iterator per market)."""
+    if path is None or not _is_h3rec(path):
+        return path
+    from hip3term.recording.format import RecordKind
+    from hip3term.recording.reader import RecordingReader
+
+    def frames() -> Iterator[tuple[int, bytes]]:
+        for record in RecordingReader(path):
+            if record.kind == RecordKind.FRAME_IN:
+                yield record.wall_ns, record.raw
+
+    return frames
+
+
 def _recording_coins(path: Path, max_lines: int = 100_000) -> list[str]:
+    if _is_h3rec(path):
+        from hip3term.recording.reader import read_header
+
+        return [read_header(path).market]
     coins: list[str] = []
     try:
         with path.open("rb") as file:

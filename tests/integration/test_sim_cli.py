@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import AsyncIterator
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -93,6 +94,44 @@ async def test_replay_of_a_recording_finds_its_market() -> None:
     process, banner = await start_sim("--from-recording", str(recording), "--speed", "100")
     try:
         assert any(line.startswith("markets: xyz:AAPL (asset 110") for line in banner)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        async with asyncio.timeout(10):
+            assert await process.wait() == 0
+
+
+async def test_replay_of_an_h3rec_session_serves_the_recorded_book(tmp_path: Path) -> None:
+    # a session file as `hip3term record` writes it, holding the real 20x20 xyz:AAPL book
+    from hip3term.recording.format import RecordingHeader
+    from hip3term.recording.recorder import Recorder
+
+    lines = (RECORDING / "xyz_aapl_frames.jsonl").read_text().splitlines()
+    frames = [json.loads(line) for line in lines if line.strip()]
+    book = next(f["frame"] for f in frames
+                if isinstance(f["frame"], dict) and f["frame"].get("channel") == "l2Book")
+    header = RecordingHeader(market="xyz:AAPL", dex="xyz", venue="mainnet",
+                             ws_url="wss://example.invalid/ws", config_hash="0")
+    with Recorder.open(tmp_path, header) as recorder:
+        for i, item in enumerate(frames):
+            raw = item["frame"] if isinstance(item["frame"], str) else json.dumps(item["frame"])
+            recorder.frame_in(raw.encode(), None, None, wall_ns=1_000_000_000 * (i + 1))
+        path = recorder.path
+    process, banner = await start_sim("--from-recording", str(path), "--speed", "100")
+    try:
+        assert any(line.startswith("markets: xyz:AAPL (asset 110") for line in banner)
+        url = next(line.split()[-1] for line in banner if "serving" in line)
+        async with connect(url) as ws, asyncio.timeout(20):
+            await ws.recv()  # greeting
+            await ws.send(json.dumps({"method": "subscribe",
+                                      "subscription": {"type": "l2Book", "coin": "xyz:AAPL"}}))
+            while True:
+                message = json.loads(await ws.recv())
+                if message["channel"] == "l2Book" and message["data"]["levels"][0]:
+                    break
+        served_bid = message["data"]["levels"][0][0]
+        recorded_bid = book["data"]["levels"][0][0]
+        assert Decimal(served_bid["px"]) == Decimal(recorded_bid["px"])
+        assert Decimal(served_bid["sz"]) == Decimal(recorded_bid["sz"])
     finally:
         process.send_signal(signal.SIGTERM)
         async with asyncio.timeout(10):

@@ -52,7 +52,7 @@ from hip3term.venue.sim.pushes import (
     user_fills_push,
 )
 from hip3term.venue.sim.records import FillRecord, Level, OrderEvent, Trade
-from hip3term.venue.sim.replay_market import RecordedMarket
+from hip3term.venue.sim.replay_market import FrameSource, RecordedMarket
 
 __all__ = ["DEX", "MarketDriver", "SimExchange", "load_package_json"]
 
@@ -142,7 +142,7 @@ class SimExchange:
         clock: Clock | None = None,
         fund: Mapping[str, Decimal] | None = None,
         is_mainnet: bool = True,
-        recording: str | os.PathLike[str] | None = None,
+        recording: str | os.PathLike[str] | Callable[[], FrameSource] | None = None,
         speed: float = 1.0,
     ) -> SimExchange:
         """A simulator of synthetic (or recorded) `xyz` markets.
@@ -153,7 +153,9 @@ class SimExchange:
             clock: A `SimClock` for deterministic runs; the wall clock by default.
             fund: USDC to deposit per account address.
             is_mainnet: Verify signatures as mainnet (default) or testnet.
-            recording: Replay this JSON-lines recording (`{"ts_ns", "frame"}` per line)
+            recording: Replay this JSON-lines recording (`{"ts_ns", "frame"}` per line),
+                or the frames a factory yields as `(ts_ns, raw)` pairs (one fresh
+                iterator per market: this is how `.h3rec` session files are replayed),
                 instead of synthetic markets: each market follows the recorded frames
                 of its coin (`RecordedMarket`).
             speed: Replay speed factor for `recording` (1 = real time).
@@ -175,7 +177,8 @@ class SimExchange:
         for item, spec in zip(infos, specs, strict=True):
             start_px = _start_px(static_ctxs, item.index)
             if recording is not None:
-                drivers.append(RecordedMarket(engine, spec, recording, speed, clock,
+                source = recording() if callable(recording) else recording
+                drivers.append(RecordedMarket(engine, spec, source, speed, clock,
                                               start_px=start_px))  # fmt: skip
             else:
                 drivers.append(SyntheticMarket(engine, spec, seed=_market_seed(seed, spec.name),
