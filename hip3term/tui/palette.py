@@ -9,7 +9,7 @@ things on one screen.
 from __future__ import annotations
 
 import time
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from rich.style import Style
 from rich.text import Text
@@ -67,7 +67,7 @@ def fmt_usd(value: Decimal | None, *, sign: bool = True) -> str:
     """Dollars to the cent, signed (`+1.25`, `-0.40`), "—" when unknown."""
     if value is None:
         return _DASH
-    cents = value.quantize(Decimal("0.01"))
+    cents = value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
     if cents == 0:
         cents = abs(cents)  # never "-0.00"
     return f"{cents:+,.2f}" if sign else f"{cents:,.2f}"

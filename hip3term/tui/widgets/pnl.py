@@ -50,8 +50,9 @@ class PnlSeries:
         self._times.append(time_ms)
         self._values.append(value)
         if len(self._values) > self.capacity:
-            self._times = self._times[1::2]
-            self._values = self._values[1::2]
+            keep = range(len(self._values) - 1, -1, -2)[::-1]  # every other, the last kept
+            self._times = [self._times[i] for i in keep]
+            self._values = [self._values[i] for i in keep]
             self.step_ms *= 2
 
     def columns(self, width: int) -> list[float]:

@@ -1,0 +1,208 @@
+"""The panes' row builders and the PnL series, on small hand-made inputs checked by hand."""
+
+from __future__ import annotations
+
+import dataclasses
+from decimal import Decimal
+
+import pytest
+from rich.text import Text
+from textual.app import App, ComposeResult
+from textual.geometry import Region
+
+from hip3term.core.events import LatchState, OrderState, TripTrigger
+from hip3term.runtime.snapshot import (
+    BookLevelRow,
+    BookSnapshot,
+    LatchStatus,
+    MarketSnapshot,
+    NodeSnapshot,
+    OrderRow,
+)
+from hip3term.tui import palette as pal
+from hip3term.tui.widgets.book_ladder import ladder_rows, levels_for_height
+from hip3term.tui.widgets.inflight import inflight_rows
+from hip3term.tui.widgets.lines import LinePane
+from hip3term.tui.widgets.pnl import PnlSeries, chart_rows
+from hip3term.tui.widgets.positions import position_rows
+from hip3term.tui.widgets.status_bar import banner_text, latch_reason
+from tests.tui.fakes import make_snapshot
+
+D = Decimal
+
+
+def _market(oracle: str | None, mark: str | None = None) -> MarketSnapshot:
+    book = BookSnapshot(
+        bids=(BookLevelRow(D("100.00"), D("1"), 1), BookLevelRow(D("99.99"), D("2"), 2)),
+        asks=(BookLevelRow(D("100.02"), D("4"), 1), BookLevelRow(D("100.03"), D("1"), 3)),
+    )
+    return MarketSnapshot("xyz:T", book=book, oracle_px=D(oracle) if oracle else None,
+                          mark_px=D(mark) if mark else None)  # fmt: skip
+
+
+def _own_bid(px: str, sz: str) -> OrderRow:
+    return OrderRow(cloid=None, oid=1, market="xyz:T", side="B", px=D(px), sz=D(sz),
+                    filled_sz=D(0), tif="Gtc", reduce_only=False, state=OrderState.RESTING,
+                    status="resting", origin="test", age_s=1.0)  # fmt: skip
+
+
+def test_ladder_orders_rows_far_ask_to_far_bid_with_the_spread_line_between() -> None:
+    rows = [r.plain for r in ladder_rows(_market(None), (), 2, 60)]
+    assert len(rows) == 2 + 2 + 1 + 2
+    prices = [row.split()[0] for row in rows[2:4]] + [row.split()[0] for row in rows[5:]]
+    assert prices == ["100.03", "100.02", "100.00", "99.99"]
+    assert "mid 100.01" in rows[4] and "spread 0.02" in rows[4]
+
+
+def test_ladder_places_oracle_in_the_spread_and_mark_on_its_level() -> None:
+    rows = [r.plain for r in ladder_rows(_market("100.01", "100.03"), (), 2, 60)]
+    assert rows[4].endswith("◀ oracle")
+    assert rows[2].endswith("◀ mark") and "100.03" in rows[2]
+
+
+@pytest.mark.parametrize(("oracle", "row", "arrow"), [("101", 2, "▲"), ("99", 6, "▼"),
+                                                      ("100.00", 5, "◀")])
+def test_ladder_tags_an_oracle_beyond_the_levels_on_the_outer_row(oracle: str, row: int,
+                                                                  arrow: str) -> None:  # fmt: skip
+    rows = [r.plain for r in ladder_rows(_market(oracle), (), 2, 60)]
+    assert rows[row].endswith(f"{arrow} oracle")
+
+
+def test_ladder_marks_own_size_and_scales_bars_to_the_biggest_level() -> None:
+    rows = [r.plain for r in ladder_rows(_market(None), (_own_bid("99.99", "0.5"),), 2, 60)]
+    assert rows[6].lstrip().startswith("◆0.5")
+    bar_width = 60 - 8 - 9 - 8 - 4
+    assert rows[3].count("█") == bar_width  # 100.02 x 4 is the biggest
+    assert rows[5].count("█") == bar_width // 4  # 100.00 x 1
+
+
+def test_ladder_pads_a_thin_side_away_from_the_spread() -> None:
+    market = dataclasses.replace(_market(None), book=BookSnapshot(
+        bids=(BookLevelRow(D("100.00"), D("1"), 1),),
+        asks=(BookLevelRow(D("100.02"), D("1"), 1),)))  # fmt: skip
+    rows = [r.plain for r in ladder_rows(market, (), 3, 60)]
+    assert rows[2] == rows[3] == "" and "100.02" in rows[4]
+    assert "mid" in rows[5]
+    assert "100.00" in rows[6] and rows[7] == rows[8] == ""
+
+
+@pytest.mark.parametrize(("height", "levels"), [(43, 20), (100, 20), (31, 14), (2, 1)])
+def test_levels_for_height(height: int, levels: int) -> None:
+    assert levels_for_height(height) == levels
+
+
+def test_pnl_series_keeps_one_point_per_step_the_last_value_wins() -> None:
+    series = PnlSeries(capacity=10, step_ms=1000)
+    series.add(0, 1.0)
+    series.add(500, 2.0)
+    series.add(1000, 3.0)
+    assert series.values == [2.0, 3.0]
+
+
+def test_pnl_series_halves_when_full_and_keeps_the_latest() -> None:
+    series = PnlSeries(capacity=4, step_ms=1000)
+    for i in range(5):
+        series.add(i * 1000, float(i))
+    assert series.values == [0.0, 2.0, 4.0]
+    assert series.step_ms == 2000
+    series.add(5000, 5.0)  # within the doubled step of the last point: replaces it
+    assert series.values == [0.0, 2.0, 5.0]
+
+
+def test_pnl_series_columns_take_the_last_value_of_each_bucket() -> None:
+    series = PnlSeries(capacity=100, step_ms=1)
+    for i in range(10):
+        series.add(i, float(i))
+    assert series.columns(5) == [1.0, 3.0, 5.0, 7.0, 9.0]
+    assert series.columns(20) == [float(i) for i in range(10)]
+
+
+def test_chart_draws_gains_up_and_losses_down_from_zero() -> None:
+    rows = chart_rows([1.0, -1.0], 2, 9 + 2)
+    top, bottom = rows[0].plain, rows[1].plain
+    assert top.startswith("   +1.00┤") and bottom.startswith("   -1.00┤")
+    assert top[9:] == "█ " and bottom[9:] == " █"
+    assert rows[0].spans[-2].style == pal.PROFIT
+    assert rows[1].spans[-1].style == pal.LOSS
+
+
+def test_positions_rows_show_countdown_and_flat_when_empty() -> None:
+    snap = make_snapshot()
+    rows = [r.plain for r in position_rows(snap, 20)]
+    assert "LONG" in rows[1] and "17.6s" in rows[1] and "12.4s" in rows[1]
+    assert rows[2] == "open orders 1"
+    flat = [r.plain for r in position_rows(dataclasses.replace(snap, positions=(), orders=()),
+                                           20)]  # fmt: skip
+    assert flat[1] == "flat: no open position" and flat[2] == "open orders 0"
+
+
+def test_inflight_rows_show_queues_load_posts_and_rejects() -> None:
+    rows = [r.plain for r in inflight_rows(make_snapshot(), 12)]
+    assert "cancel 0" in rows[0] and "reduce-only 1" in rows[0] and "new 2" in rows[0]
+    assert rows[1].startswith("in flight 3/100")
+    assert any(row.split()[:2] == ["812", "order"] for row in rows)
+    assert any("order rejected" in row for row in rows)
+
+
+def _latched(state: LatchState, trigger: TripTrigger | None, detail: str) -> NodeSnapshot:
+    return make_snapshot(latch=LatchStatus(state, trigger, detail, 1_790_000_000_000))
+
+
+def test_banner_hidden_while_active_red_when_tripped_amber_when_paused() -> None:
+    assert banner_text(make_snapshot()) is None
+    text, css = banner_text(_latched(LatchState.TRIPPED, TripTrigger.CONSECUTIVE_LOSSES,
+                                     "6 losing trades in a row")) or (Text(), "")  # fmt: skip
+    assert css == "-danger" and "press r to resume" in text.plain
+    assert "consecutive_losses: 6 losing trades" in text.plain
+    _, css = banner_text(_latched(LatchState.PAUSED, None, "paused")) or (Text(), "")
+    assert css == "-paused"
+
+
+def test_latch_reason_does_not_repeat_the_trigger() -> None:
+    assert latch_reason(LatchStatus(LatchState.TRIPPED, TripTrigger.OPERATOR,
+                                    "operator: halt key")) == "operator: halt key"  # fmt: skip
+    assert latch_reason(LatchStatus(LatchState.TRIPPED, TripTrigger.WS_DOWN,
+                                    "down 12 s")) == "ws_down: down 12 s"  # fmt: skip
+
+
+@pytest.mark.parametrize(("value", "text"), [(D("-0.004"), "+0.00"), (D("1234.5"), "+1,234.50"),
+                                             (D("-2.345"), "-2.35")])  # fmt: skip
+def test_fmt_usd(value: Decimal, text: str) -> None:
+    assert pal.fmt_usd(value) == text
+
+
+@pytest.mark.parametrize(("seconds", "text"), [(0.44, "0.4s"), (65.0, "1m05s"),
+                                               (7380.0, "2h03m"), (-3.0, "-3.0s")])  # fmt: skip
+def test_fmt_age(seconds: float, text: str) -> None:
+    assert pal.fmt_age(seconds) == text
+
+
+class _Pane(LinePane):
+    def show(self, snapshot: NodeSnapshot) -> None:
+        raise NotImplementedError
+
+
+class _PaneApp(App[None]):
+    def compose(self) -> ComposeResult:
+        yield _Pane(id="pane")
+
+
+async def test_line_pane_repaints_only_the_rows_that_changed() -> None:
+    app = _PaneApp()
+    async with app.run_test(size=(40, 10)) as pilot:
+        pane = app.query_one(_Pane)
+        pane.set_rows([Text(f"row {i}") for i in range(5)])
+        await pilot.pause()
+        regions: list[Region] = []
+        original = pane.refresh
+
+        def spy(*args: Region, **kwargs: bool) -> LinePane:
+            regions.extend(args)
+            return original(*args, **kwargs)
+
+        pane.refresh = spy  # type: ignore[method-assign]
+        pane.set_rows([Text("row 0"), Text("row 1"), Text("ROW 2"), Text("row 3")])
+        assert regions == [Region(0, 2, 40, 1), Region(0, 4, 40, 1)]
+        await pilot.pause()
+        assert pane.render_line(2).text.startswith("ROW 2")
+        assert pane.render_line(4).text.strip() == ""
