@@ -26,6 +26,13 @@ thresholds after fees. So the strategy trades only the large ones:
   the buffer (reduce-only orders are exempt from the $10 minimum), or the engine's
   flattener when no valid exit order exists. Any position in the strategy's market is
   managed this way.
+- *gate* (optional, `gate_model`): a LightGBM bundle trained by `hip3term train` gives
+  each signal the probability that its after-fee markout is positive, from the same
+  feature code the training used (`hip3term.ml.gate`); a signal that would otherwise be
+  traded passes only when that probability is at least `gate_threshold`, and one that
+  does not pass is logged untraded with the probability (`values["gate_p"]`, logged on
+  every signal while a gate is loaded). The bundle must have been trained with this
+  taker's round-trip fees. Without `gate_model` nothing changes.
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ from pydantic import Field
 
 from hip3term.book.features import Feature, Features
 from hip3term.errors import MarketError
+from hip3term.ml.gate import Gate, ModelError
 from hip3term.strategy import (
     OrderUpdateLike,
     PositionLike,
@@ -78,6 +86,14 @@ class OracleDislocationParams(StrategyParams):
     cooldown_s: float = Field(
         5.0, ge=0,
         description="Least time between two entries.")
+    gate_model: str | None = Field(
+        None,
+        description="A gate bundle from `hip3term train` (its directory or gate.json); "
+                    "None trades every signal the rules allow.")
+    gate_threshold: float = Field(
+        0.5, ge=0, le=1,
+        description="With a gate, trade a signal only when its probability of a positive "
+                    "after-fee markout is at least this (0 passes all).")
 
 
 class OracleDislocation(Strategy[OracleDislocationParams]):
@@ -97,6 +113,8 @@ class OracleDislocation(Strategy[OracleDislocationParams]):
         self._flatten_ns: int | None = None
         self.signals = 0
         self.entries = 0
+        self.gate = (None if params.gate_model is None
+                     else _load_gate(params.gate_model, params.taker_fee_bps))
 
     # -- callbacks ---------------------------------------------------------------------
 
@@ -157,6 +175,10 @@ class OracleDislocation(Strategy[OracleDislocationParams]):
         if features.oracle_age_s.value is not None:
             values["oracle_age_s"] = features.oracle_age_s.value
         reason = self._blocker(ctx, features.oracle_age_s, position)
+        if self.gate is not None:
+            p = values["gate_p"] = self.gate.probability(features, side, ctx.now_ns())
+            if not reason and p < self.params.gate_threshold:
+                reason = f"gated out (p={p:.3f} < {self.params.gate_threshold:g})"
         if not reason:
             order = self._entry_order(ctx, side == "buy")
             if not isinstance(order, str):
@@ -246,6 +268,18 @@ class OracleDislocation(Strategy[OracleDislocationParams]):
         if self._flatten_ns is None or now - self._flatten_ns >= _FLATTEN_REPEAT_NS:
             self._flatten_ns = now
             ctx.flatten(reason)
+
+
+def _load_gate(path: str, taker_fee_bps: float) -> Gate:
+    # At construction (never in a callback): the bundle is read and compiled once.
+    gate = Gate.load(path)
+    if abs(gate.fees_bps - 2 * taker_fee_bps) > 1e-9:
+        raise ModelError(
+            f"{path}: trained with {gate.fees_bps:g} bps round-trip fees, but this taker "
+            f"pays 2 x {taker_fee_bps:g} bps: its probabilities answer another question; "
+            f"retrain with --fees-bps {2 * taker_fee_bps:g} or set taker_fee_bps to "
+            f"{gate.fees_bps / 2:g}")
+    return gate
 
 
 def _buffered_price(ctx: StrategyContext[OracleDislocationParams], touch: Decimal, *,
