@@ -266,7 +266,7 @@ class ExecutorLoop:
                         *self._gates.on_send_failed(batch.batch_id, now)])  # fmt: skip
             return 0
         post = self.posts.register(kind, batch_id=batch.batch_id, nonce=nonce, items=len(batch))
-        self._spawn(self._post_action(batch, post, body), f"post {kind} {batch.batch_id}")
+        self._spawn(self._post_action(batch, post, body), f"post {kind.value} {batch.batch_id}")
         return 1
 
     # ------------------------------------------------------------ one action post

@@ -97,6 +97,8 @@ MAX_TRANSIENT_RETRIES: Final = 3
 CANCEL_MOOT = "Order was never placed, already canceled, or filled."
 """The exchange's answer to a cancel of an order that is not open: the cancel is done."""
 
+_LIMITS: Final = {tif: LimitType(tif) for tif in ("Alo", "Ioc", "Gtc")}
+
 # Whole-request refusals after which nothing executed and a retry may succeed.
 _TRANSIENT = ("invalid nonce", "too many", "rate limit", "try again", "timed out",
               "timeout", "overloaded", "busy")  # fmt: skip
@@ -336,7 +338,7 @@ def build_action(batch: Batch) -> WireDict:
     """
     if batch.kind is BatchKind.ORDER:
         return order_action([
-            order_wire(o.asset, o.is_buy, o.px, o.sz, o.reduce_only, LimitType(o.tif), o.cloid)
+            order_wire(o.asset, o.is_buy, o.px, o.sz, o.reduce_only, _LIMITS[o.tif], o.cloid)
             for o in batch.orders
         ])  # fmt: skip
     if batch.by_cloid:
