@@ -41,8 +41,11 @@ from hip3term.config import Settings
 from hip3term.core.clock import Clock
 from hip3term.core.events import (
     FillApplied,
+    LatchEngaged,
+    LatchResumed,
     LatchState,
     OrderFailed,
+    OrderQueued,
     OrderState,
     OrderStateChanged,
     PositionsSynced,
@@ -116,6 +119,7 @@ class Engine:
                                  tracker=self.tracker, gates=self.gates, log=self.log,
                                  journal=journal, emit=self._emit, asset_of=self._asset_of)
         self.session = 0
+        self.held_reason = ""  # why an operator level (pause, halt) holds the latch
         self.ws_down_since_ms: int | None = clock.now_ms()  # down until the first connection
         self._md_ok = False
         self._queue: deque[object] = deque()
@@ -389,12 +393,30 @@ class Engine:
         elif isinstance(event, PositionsSynced):
             self._emit(self.ready.on_positions_synced(self.clock.now_ms(), self.session))
             self._enforce_latch()
+        elif isinstance(event, OrderQueued):
+            self._journal_order(event)
+        elif isinstance(event, LatchEngaged):
+            self.held_reason = f"{event.operator}: {event.reason}"
+        elif isinstance(event, LatchResumed):
+            self.held_reason = ""
         elif isinstance(event, OrderStateChanged):
             if event.state is OrderState.REJECTED:
                 self.monitor.rejects.record(event.ts_ms, event.cloid or str(event.oid))
             self.host.on_order_changed(event)
         elif isinstance(event, OrderFailed) and self.host.is_own(event.cloid):
             self.host.tell(event.cloid, "failed")
+
+    def _journal_order(self, event: OrderQueued) -> None:
+        # The strategy's orders are journaled by the host as decided; the others (the
+        # flattener's) when they pass the gates.
+        order = self.tracker.order(cloid=event.cloid)
+        if self.journal is None or order is None or order.origin == self.strategy.name:
+            return
+        self.journal.record_order(
+            market=order.market, side="B" if order.is_buy else "A", price=order.px,
+            size=order.sz, tif=order.tif, reduce_only=order.reduce_only, cloid=order.cloid,
+            strategy=order.origin, reason=order.origin, time_ms=event.ts_ms,
+        )  # fmt: skip
 
     def _enforce_latch(self) -> None:
         # A latch held across a reconnect or a restart: what it ordered applies to the

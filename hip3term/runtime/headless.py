@@ -57,7 +57,7 @@ def status_line(snap: NodeSnapshot) -> str:
     clock = time.strftime("%H:%M:%S", time.localtime(snap.taken_ms / 1000))
     ready = "READY" if snap.ready.ready else f"NOT-READY({','.join(snap.ready.missing)})"
     latch = snap.latch
-    held = "" if latch.state is LatchState.ACTIVE else f" ({latch.reason})"
+    held = f" ({latch.reason})" if latch.reason and not latch.active else ""
     parts = [f"{clock} {snap.market} {snap.mode}", ready, f"latch {latch.state}{held}"]
     pos = snap.position(snap.market)
     if pos is None:

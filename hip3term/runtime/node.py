@@ -172,7 +172,7 @@ class TradingNode:
             if self.writer is not None:
                 self.writer.record_operator_action(who=who, action="quit",
                                                    reason=reason or "operator quit")
-            self.request_stop(reason or f"quit by {who}")
+            self.request_stop(f"quit by {who}" + (f": {reason}" if reason else ""))
             return CommandResult(True, "stopping")
         return self.engine.operator(command, who, reason)
 

@@ -81,7 +81,8 @@ def restore_state(engine: Engine, row: SavedState | None) -> None:
             restore(state["strategy"])
         except Exception:  # a strategy bug must not stop the start
             _log.exception("strategy %s: restore_state failed", engine.strategy.name)
-    engine.log.line(engine.clock.now_ms(), "info", "restored",
+    held = latch.get("state", "?") if isinstance(latch, dict) else "?"
+    engine.log.risk(engine.clock.now_ms(), "state_restored",
                     f"state of {engine.strategy.name} saved by session {row.session_id} at "
-                    f"{row.time_ms}: latch {state.get('latch', {}).get('state', '?')}, last "
-                    f"fill {last_fill}")
+                    f"{row.time_ms}: latch {held}, last fill {last_fill}",
+                    detail={"session_id": row.session_id, "saved_ms": row.time_ms})

@@ -115,7 +115,8 @@ def pnl_summary(engine: Engine) -> PnlSummary:
 def latch_status(engine: Engine) -> LatchStatus:
     """The latch's state and trip reason."""
     latch = engine.latch
-    return LatchStatus(latch.state, latch.trip_trigger, latch.trip_detail, latch.tripped_ms,
+    detail = latch.trip_detail or engine.held_reason
+    return LatchStatus(latch.state, latch.trip_trigger, detail, latch.tripped_ms,
                        latch.resumes)  # fmt: skip
 
 

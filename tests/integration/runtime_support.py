@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import sys
 from collections.abc import AsyncIterator, Callable, Mapping
 from decimal import Decimal
 from pathlib import Path
@@ -107,6 +109,79 @@ def sim_open_orders(exchange: SimExchange, user: str = ACCOUNT.address) -> list[
 async def read_journal(path: Path) -> Journal:
     """Open a journal for reading (close it with `aclose`)."""
     return await open_journal(path)
+
+
+# ---------------------------------------------------------------- hip3term run subprocesses
+
+
+LINE_TIMEOUT_S = 20.0
+
+
+def node_config(tmp_path: Path, *, ws_url: str | None = None, params: str = "",
+                risk: str = "") -> Path:
+    """A TOML config with the node's files under `tmp_path` (sections as TOML text)."""
+    venue = f'ws_url = "{ws_url}"\n' if ws_url else ""
+    text = (f"[venue]\n{venue}[paths]\nstate_dir = \"{tmp_path / 'state'}\"\n"
+            f"journal = \"{tmp_path / 'state' / 'journal.sqlite'}\"\n"
+            f"recordings_dir = \"{tmp_path / 'recordings'}\"\n"
+            f"[risk]\n{risk}[strategy.params]\n{params}")
+    path = tmp_path / "config.toml"
+    path.write_text(text)
+    return path
+
+
+def env_without_keys(key: bool = False) -> dict[str, str]:
+    """This environment without HIP3TERM_ variables; with `key`, the test key to sign."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HIP3TERM_")}
+    if key:
+        env["HIP3TERM_AGENT_KEY"] = ACCOUNT.secret_bytes().hex()
+    return env
+
+
+class Headless:
+    """A `hip3term run --headless` child with line-based stdin/stdout helpers."""
+
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self.proc = proc
+        self.lines: list[str] = []
+
+    @classmethod
+    async def start(cls, tmp_path: Path, config: Path, *args: str, key: bool = False
+                    ) -> Headless:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "hip3term", "run", "--headless", "--config", str(config),
+            "--status-every", "0.5", *args, cwd=tmp_path, env=env_without_keys(key),
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL)
+        return cls(proc)
+
+    async def line_with(self, *parts: str) -> str:
+        assert self.proc.stdout is not None
+        async with asyncio.timeout(LINE_TIMEOUT_S):
+            while True:
+                raw = await self.proc.stdout.readline()
+                assert raw, f"the process ended; last lines: {self.lines[-5:]}"
+                line = raw.decode()
+                self.lines.append(line)
+                if all(part in line for part in parts):
+                    return line
+
+    async def send(self, text: str) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(text.encode() + b"\n")
+        await self.proc.stdin.drain()
+
+    async def finish(self) -> int:
+        assert self.proc.stdout is not None
+        async with asyncio.timeout(LINE_TIMEOUT_S):
+            rest = await self.proc.stdout.read()
+            self.lines += rest.decode().splitlines(keepends=True)
+            return await self.proc.wait()
+
+    def kill(self) -> None:
+        if self.proc.returncode is None:
+            self.proc.kill()
+
 
 
 # ---------------------------------------------------------------- test strategies
