@@ -157,14 +157,17 @@ class Headless:
 
     async def line_with(self, *parts: str) -> str:
         assert self.proc.stdout is not None
-        async with asyncio.timeout(LINE_TIMEOUT_S):
-            while True:
-                raw = await self.proc.stdout.readline()
-                assert raw, f"the process ended; last lines: {self.lines[-5:]}"
-                line = raw.decode()
-                self.lines.append(line)
-                if all(part in line for part in parts):
-                    return line
+        try:
+            async with asyncio.timeout(LINE_TIMEOUT_S):
+                while True:
+                    raw = await self.proc.stdout.readline()
+                    assert raw, f"the process ended; last lines: {self.lines[-5:]}"
+                    line = raw.decode()
+                    self.lines.append(line)
+                    if all(part in line for part in parts):
+                        return line
+        except TimeoutError:
+            raise AssertionError(f"no line with {parts}; last lines: {self.lines[-3:]}") from None
 
     async def send(self, text: str) -> None:
         assert self.proc.stdin is not None
