@@ -58,6 +58,7 @@ from hip3term.core.events import (
 from hip3term.core.nonce import NonceManager, system_clock_ms
 from hip3term.execution.executor import ExecutorLoop, Signer
 from hip3term.execution.orders import CloidSequence, OrderRequest
+from hip3term.execution.posts import build_action
 from hip3term.execution.scheduler import BatchScheduler
 from hip3term.feeds import FeedClient
 from hip3term.keys import SecretKey
@@ -66,6 +67,7 @@ from hip3term.risk.gates import ActionBudget, GateKeeper
 from hip3term.risk.latch import HardStopLatch, RiskMonitor
 from hip3term.risk.ready import TradingReadyChecker
 from hip3term.venue.hyperliquid.parse import parse_frame
+from hip3term.venue.hyperliquid.signing import signed_body
 
 FIXTURE = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "real_ws_frames.jsonl"
 NOTE = "full 20x20 xyz:AAPL book"
@@ -129,15 +131,16 @@ class Engine:
         tracker.reconcile({"assetPositions": [], "time": now}, [], now)
         latch = HardStopLatch(risk)
         budget, settings = ActionBudget(), ExecutorSettings()
-        scheduler = BatchScheduler(settings)
+        self.scheduler = scheduler = BatchScheduler(settings)
         self.gates = GateKeeper(risk, latch=latch, ready=ready, tracker=tracker, budget=budget,
                                 scheduler=scheduler, marks=lambda market: None,
                                 assets={COIN: ASSET}.get)
+        self.nonces = NonceManager(system_clock_ms)
         self.executor = ExecutorLoop(
             gatekeeper=self.gates, scheduler=scheduler, tracker=tracker, budget=budget,
             monitor=RiskMonitor(risk, latch), poster=self.feed, signer=Signer(KEY, True),
-            nonces=NonceManager(system_clock_ms), clock=self.clock, settings=settings,
-            user=KEY.address, on_event=self._on_event)
+            nonces=self.nonces, clock=self.clock, settings=settings, user=KEY.address,
+            on_event=self._on_event)
         self.cloids = CloidSequence(now)
         self.outcomes: dict[str, int] = {}
 
@@ -149,16 +152,19 @@ class Engine:
             self.outcomes[type(event).__name__] = self.outcomes.get(type(event).__name__, 0) + 1
             self.done.set()
 
-    def on_frame(self, raw: bytes, local_ns: int) -> None:
-        """The hot path: parse, state, decide, gate, tick (sign and start the post)."""
-        self.state.apply(parse_frame(raw), local_ns)
+    def decide(self) -> OrderRequest:
+        """The trivial strategy: an IOC buy of 0.1 at half the best bid."""
         bid = self.state.best_bid
         assert bid is not None
         px = (bid.px / 2).quantize(CENT, ROUND_DOWN)
-        now = self.clock.now_ms()
-        order = OrderRequest(self.cloids(), COIN, ASSET, True, px, Decimal("0.1"), "Ioc",
-                             False, now, origin="bench")
-        denied = self.gates.submit(order, now)
+        return OrderRequest(self.cloids(), COIN, ASSET, True, px, Decimal("0.1"), "Ioc",
+                            False, self.clock.now_ms(), origin="bench")
+
+    def on_frame(self, raw: bytes, local_ns: int) -> None:
+        """The hot path: parse, state, decide, gate, tick (sign and start the post)."""
+        self.state.apply(parse_frame(raw), local_ns)
+        order = self.decide()
+        denied = self.gates.submit(order, order.created_ms)
         if isinstance(denied[-1], OrderDenied):
             raise RuntimeError(f"the gates refused the order: {denied[-1]}")
         if self.executor.tick() != 1:
@@ -201,6 +207,41 @@ async def _measure(url: str, frames: list[bytes], warmup: int) -> tuple[Samples,
                 samples["sign"].append(t3 - t2)
         await engine.executor.aclose()
     return samples, engine.outcomes
+
+
+STAGES = ("parse_frame", "MarketState.apply", "decision (OrderRequest)", "GateKeeper.submit",
+          "BatchScheduler.tick", "build_action", "NonceManager.next", "signed_body")
+
+
+def _stages(frames: list[bytes], warmup: int) -> dict[str, list[int]]:
+    # The synchronous path step by step, without a socket (each batch reported unsent).
+    engine, clock = Engine("ws://127.0.0.1:1/ws"), time.perf_counter_ns
+    samples: dict[str, list[int]] = {name: [] for name in STAGES}
+    for i, raw in enumerate(frames):
+        engine.clock.advance(100)
+        t0 = clock()
+        event = parse_frame(raw)
+        t1 = clock()
+        engine.state.apply(event, t0)
+        t2 = clock()
+        order = engine.decide()
+        t3 = clock()
+        engine.gates.submit(order, order.created_ms)
+        t4 = clock()
+        (batch,) = engine.scheduler.tick()
+        t5 = clock()
+        action = build_action(batch)
+        t6 = clock()
+        nonce = engine.nonces.next()
+        t7 = clock()
+        signed_body(KEY, action, nonce, None, None, True)
+        t8 = clock()
+        engine.gates.on_send_failed(batch.batch_id, order.created_ms)
+        if i >= warmup:
+            for name, start, end in zip(STAGES, (t0, t1, t2, t3, t4, t5, t6, t7),
+                                        (t1, t2, t3, t4, t5, t6, t7, t8), strict=True):
+                samples[name].append(end - start)
+    return samples
 
 
 def _stats(ns: list[int]) -> dict[str, float]:
@@ -249,12 +290,13 @@ def measure(frames: int, warmup: int, use_uvloop: bool, sim_process: bool) -> di
     else:
         samples, answers = _run(_in_process(all_frames, warmup), use_uvloop)
     rows = {name: _stats(samples[name]) for name, _ in ROWS}
+    stages = {name: _stats(ns) for name, ns in _stages(all_frames, warmup).items()}
     baseline = rows["orjson"]["p50_us"] + rows["sign"]["p50_us"]
     ratio = rows["tick_to_post"]["p50_us"] / baseline
     return {"rows": rows, "baseline_p50_us": round(baseline, 2), "ratio_p50": round(ratio, 2),
             "target_ratio": TARGET_RATIO, "meets_target": ratio <= TARGET_RATIO,
             "tick_to_post_p99_under_1ms": rows["tick_to_post"]["p99_us"] < 1000,
-            "answers": answers}
+            "answers": answers, "stages_no_socket": stages}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -280,6 +322,9 @@ def main(argv: list[str] | None = None) -> int:
     for name, label in ROWS:
         r = result["rows"][name]
         print(f"{label:46} {r['p50_us']:>8.2f} {r['p99_us']:>8.2f} {r['mean_us']:>8.2f}")
+    print("the synchronous steps alone (no socket), for where the time goes:")
+    for name, r in result["stages_no_socket"].items():
+        print(f"  {name:44} {r['p50_us']:>8.2f} {r['p99_us']:>8.2f} {r['mean_us']:>8.2f}")
     verdict = "meets" if result["meets_target"] else "misses"
     print(f"baseline (orjson + raw signature) p50 {result['baseline_p50_us']:.2f} us; "
           f"tick-to-post p50 = {result['ratio_p50']:.2f}x baseline ({verdict} the "

@@ -29,7 +29,8 @@ How a post ends decides what happens to its items:
   one is FAILED). Nothing of such a post is resent before that: no double placement.
 
 Info posts (`orderStatus`, `userRateLimit`) count against the same in-flight limit under
-the keys `("info", n)`.
+the keys `("info", n)`. After a post found no connection the ticks send nothing for
+`NOT_CONNECTED_PAUSE_S` (everything waits in its queue) instead of failing at 10 Hz.
 
 The runtime calls `on_connection_lost()` when the feed drops (it runs the gatekeeper's
 disconnect: do not call that too) and may `await resolve_unknown()` after a reconnect,
@@ -94,6 +95,8 @@ RECENT_RESULTS: Final = 50
 """How many recent acks and rejects `status()` keeps."""
 RESOLVE_PARALLEL: Final = 10
 RESOLVE_RETRY_S: Final = 0.5
+NOT_CONNECTED_PAUSE_S: Final = 0.25
+"""After a post found no connection, ticks send nothing for this long (no busy retries)."""
 INFO_WEIGHT: Final = 2  # IP weight of orderStatus (userRateLimit weighs 20)
 _BACKSTOP_S: Final = 1.0  # on top of the poster's own timeout
 
@@ -192,6 +195,7 @@ class ExecutorLoop:
         self._resolver: asyncio.Task[int] | None = None
         self._needs_resolution = False
         self._resolve_not_before = 0.0
+        self._paused_until = 0.0
         self._running = False
 
     # ------------------------------------------------------------ the loop
@@ -239,9 +243,11 @@ class ExecutorLoop:
         Returns:
             The number of action posts started.
         """
+        self._counts["ticks"] += 1
+        if asyncio.get_running_loop().time() < self._paused_until:
+            return 0  # no connection a moment ago: everything waits in its queue
         now = self._clock.now_ms()
         started = sum(self._dispatch(batch, now) for batch in self._scheduler.tick())
-        self._counts["ticks"] += 1
         self._maybe_resolve()
         return started
 
@@ -287,7 +293,9 @@ class ExecutorLoop:
             outcome, claimed = _failure(exc, post)
             if claimed and not post.sent and not post.done:  # written, on_sent not seen
                 self._action_sent(batch, post, getattr(exc, "post_id", -post.key))
-            if outcome is PostOutcome.SEND_FAILED and not isinstance(exc, NotConnected):
+            if isinstance(exc, NotConnected):
+                self._paused_until = asyncio.get_running_loop().time() + NOT_CONNECTED_PAUSE_S
+            elif outcome is PostOutcome.SEND_FAILED:
                 logger.warning("executor: %s post failed: %r", post.kind, exc)
             self._action_failed(batch, post, outcome, str(exc) or type(exc).__name__)
             return

@@ -651,3 +651,21 @@ async def test_executor_stopping_cancels_its_post_tasks(rigs: RigFactory) -> Non
     assert rig.state(order) is OrderState.UNKNOWN  # resolved by the next start's reconcile
     assert rig.executor.posts.in_flight == rig.scheduler.inflight.in_flight == 0
     rig.assert_clean()
+
+
+async def test_executor_without_a_connection_waits_instead_of_spinning(rigs: RigFactory) -> None:
+    rig = await rigs()
+    rest = rig.order(px="185")
+    rig.enqueue(rest)
+    await until(lambda: rig.state(rest) is OrderState.RESTING, "resting")
+    await rig.feed.aclose()  # gone for good: every post raises NotConnected
+    rig.gates.submit_cancel(CancelRequest(COIN, COIN_ASSET, cloid=rest.cloid), rig.clock.now_ms())
+    ticks = rig.executor.status().counters.ticks
+    await until(lambda: rig.executor.status().counters.ticks >= ticks + 40, "forty ticks")
+
+    status = rig.executor.status()
+    attempts = status.counters.send_failures
+    assert 1 <= attempts <= (status.counters.ticks - ticks) // 4  # paused after each failure
+    assert status.queued_cancels == 1 and status.in_flight == 0  # the cancel is kept
+    assert all(not f.sent for f in rig.failures("send_failed"))
+    rig.assert_clean()
