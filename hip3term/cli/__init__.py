@@ -20,6 +20,7 @@ from hip3term.cli import (
     run_cmd,
     sign_cmd,
     sim_cmd,
+    train_cmd,
 )
 from hip3term.errors import Hip3Error
 
@@ -53,6 +54,7 @@ def _root(
 
 _COMMANDS = (
     run_cmd, sim_cmd, record_cmd, recordings_cmd, plugins_cmd, config_cmd, keys_cmd, sign_cmd,
+    train_cmd,
 )
 for _module in _COMMANDS:
     _module.register(app)
