@@ -52,9 +52,9 @@ def _root(
     """Terminal trading workstation for Hyperliquid HIP-3 markets."""
 
 
-_COMMANDS = (
-    run_cmd, sim_cmd, record_cmd, recordings_cmd, plugins_cmd, config_cmd, keys_cmd, sign_cmd,
-    train_cmd,
+_COMMANDS = (  # the order of `hip3term --help`
+    run_cmd, sim_cmd, record_cmd, recordings_cmd, train_cmd, plugins_cmd, config_cmd, keys_cmd,
+    sign_cmd,
 )
 for _module in _COMMANDS:
     _module.register(app)

@@ -55,7 +55,7 @@ def register(app: typer.Typer) -> None:
         loaded = config_from_cli(config, venue=venue, ws_url=ws_url, dex=dex, market=market)
         typer.echo(render_report(loaded))
 
-    app.add_typer(group, name="config")
+    app.add_typer(group, name="config", short_help="Check and print the configuration.")
 
 
 def render_report(loaded: LoadedConfig) -> str:

@@ -165,4 +165,4 @@ def register(app: typer.Typer) -> None:
         "This is the signer address the exchange recovers from signatures and the one to "
         "approve with approveAgent; it is not the account address that queries use.",
     )(_address)
-    app.add_typer(keys_app, name="keys")
+    app.add_typer(keys_app, name="keys", short_help="Encrypted keystores and addresses.")

@@ -208,4 +208,4 @@ def register(app: typer.Typer) -> None:
     )
     recordings_app.command("list")(list_recordings)
     recordings_app.command("info")(info)
-    app.add_typer(recordings_app, name="recordings")
+    app.add_typer(recordings_app, name="recordings", short_help="List and inspect recordings.")

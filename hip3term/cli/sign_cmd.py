@@ -147,7 +147,7 @@ PasswordEnvOption = Annotated[
 
 def register(app: typer.Typer) -> None:
     """Add the `sign` command to the root app."""
-    app.command("sign", help=_HELP)(sign)
+    app.command("sign", help=_HELP, short_help="Sign an action from stdin; print the body.")(sign)
 
 
 def sign(

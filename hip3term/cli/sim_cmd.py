@@ -175,7 +175,8 @@ LogOption = Annotated[
 
 def register(app: typer.Typer) -> None:
     """Add the `sim` command to the root app."""
-    app.command("sim", help=_HELP, epilog=_faults_epilog())(sim)
+    app.command("sim", help=_HELP, epilog=_faults_epilog(),
+                short_help="The embedded exchange simulator on 127.0.0.1.")(sim)
 
 
 def sim(
