@@ -15,7 +15,9 @@ restores the previous session's state, and runs these named tasks in one TaskGro
   asset directory (perpDexs, meta of the dex; the strategy starts when it is known),
   orders of unknown fate resolved by cloid, then clearinghouseState(dex),
   frontendOpenOrders(dex) and userRateLimit, after which READY-TRADING can return;
-  the nonce clock is synced with the exchange's time;
+  the nonce clock is synced with the exchange's time. A connected node also reconciles
+  every `RESYNC_EVERY_S` (the tracker adopts the exchange's truth, so a fill frame lost
+  in transit cannot leave the belief wrong for long);
 - "dead-man switch": `scheduleCancel` armed and refreshed when READY (see `deadman`);
 - "state saver": the runtime and strategy state saved to the journal every 2 s when it
   changed (latch, last fill time, strategy status, metrics), restored at the next start;
@@ -82,6 +84,8 @@ _log = logging.getLogger("hip3term.node")
 _SAVE_EVERY_S = 2.0
 _QUIT_WAIT_S = 5.0
 _RESYNC_RETRY_S = 1.0
+RESYNC_EVERY_S = 60.0
+"""A connected node also reconciles this often (a fill frame lost in transit is found)."""
 
 ExtraTask = tuple[str, Callable[[], Awaitable[None]]]
 
@@ -296,11 +300,12 @@ class TradingNode:
             await self.feed.aclose()
 
     async def _wait_quiet(self, timeout_s: float) -> None:
-        # Until no cancel waits, nothing is in flight and no resting order is left.
+        # Until no cancel waits, nothing is in flight and no resting order is left (a
+        # reconnect meanwhile is waited for: the queued cancels go out after it).
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
         scheduler, tracker = self.engine.scheduler, self.engine.tracker
-        while loop.time() < deadline and self.feed.connected:
+        while loop.time() < deadline:
             status = scheduler.status()
             resting = [o for o in tracker.exchange_orders() if o.tif != "Ioc"
                        and o.state is not OrderState.QUEUED]  # fmt: skip
@@ -340,8 +345,12 @@ class TradingNode:
 
     async def _resyncer(self) -> None:
         while True:
-            await self._resync_wanted.wait()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(RESYNC_EVERY_S):
+                    await self._resync_wanted.wait()
             self._resync_wanted.clear()
+            if not self.feed.connected:
+                continue  # the next connection asks for its own resync
             session = self.engine.session
             try:
                 await self._resync(session)
@@ -366,12 +375,12 @@ class TradingNode:
         requested = self.clock.now_ms()
         state = await self.feed.post_info(
             {"type": "clearinghouseState", "user": account, "dex": dex}, timeout=timeout)
+        self._sync_nonces(state.data)  # its `time` is the exchange's clock right now
         orders = await self.feed.post_info(
             {"type": "frontendOpenOrders", "user": account, "dex": dex}, timeout=timeout)
         if self.executor is not None:
             await self.executor.refresh_rate_limit()
         engine.on_reconciled(state.data, orders.data, requested_ms=requested, session=session)
-        self._sync_nonces(state.data)
 
     async def _load_market(self, timeout: float) -> None:  # noqa: ASYNC109  # reason: info timeout
         dex = self.settings.market.dex

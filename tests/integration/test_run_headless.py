@@ -10,6 +10,11 @@ import sys
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
+
+from hip3term.config import Settings, load_settings
+from hip3term.errors import ConfigError
+from hip3term.runtime.credentials import SIM_FUNDING, resolve_credentials
 from hip3term.venue.hyperliquid.actions import LimitType, order_action, order_wire
 from hip3term.venue.hyperliquid.signing import signed_body
 from hip3term.venue.sim.exchange import SimExchange
@@ -119,3 +124,41 @@ def test_mainnet_live_needs_a_typed_confirmation(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "typed confirmation" in done.stderr and "--yes-i-mean-mainnet" in done.stderr
     assert not (tmp_path / "state").exists()
+
+
+def _settings(**overrides: object) -> Settings:
+    return load_settings(overrides=dict(overrides), env={})
+
+
+def test_credentials_for_the_embedded_simulator_are_generated_and_funded() -> None:
+    made = resolve_credentials(_settings(), observe=False, embedded_sim=True, env={})
+    assert made.key is not None and made.account == made.key.address
+    assert made.fund == ((made.account, SIM_FUNDING),) and made.source.startswith("generated")
+    other = resolve_credentials(_settings(), observe=False, embedded_sim=True, env={})
+    assert other.key is not None and other.account != made.account  # fresh every session
+
+
+def test_credentials_use_the_configured_key_and_account() -> None:
+    env = {"HIP3TERM_AGENT_KEY": ACCOUNT.secret_bytes().hex()}
+    owner = "0x" + "ab" * 20
+    got = resolve_credentials(_settings(**{"account.address": owner}), observe=False,
+                              embedded_sim=True, env=env)
+    assert got.key is not None and got.key.address == ACCOUNT.address
+    assert got.account == owner and got.fund == ((owner, SIM_FUNDING),)
+    remote = resolve_credentials(_settings(**{"venue.name": "testnet", "venue.live": True,
+                                              "account.address": owner}),
+                                 observe=False, embedded_sim=False, env=env)
+    assert remote.account == owner and remote.fund == ()
+
+
+def test_credentials_refuse_what_a_venue_needs() -> None:
+    env = {"HIP3TERM_AGENT_KEY": ACCOUNT.secret_bytes().hex()}
+    with pytest.raises(ConfigError, match="needs the agent key"):
+        resolve_credentials(_settings(**{"venue.ws_url": "ws://127.0.0.1:1/ws"}),
+                            observe=False, embedded_sim=False, env={})
+    with pytest.raises(ConfigError, match=r"needs account\.address"):
+        resolve_credentials(_settings(**{"venue.name": "mainnet", "venue.live": True}),
+                            observe=False, embedded_sim=False, env=env)
+    watch = resolve_credentials(_settings(**{"venue.name": "mainnet"}), observe=True,
+                                embedded_sim=False, env={})
+    assert watch.key is None and watch.account is None  # observe needs nothing
