@@ -47,6 +47,7 @@ __all__ = ["StrategyHost"]
 
 _log = logging.getLogger("hip3term.engine")
 _WORDS = {OrderState.RESTING: "resting"}
+_SIDES = {"buy": "B", "sell": "A"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,15 +145,16 @@ class StrategyHost:
         self.metrics.on_signal(signal)
         decision = ("observed" if self.observe else "traded") if signal.traded else "skipped"
         edge = signal.expected_edge_bps
-        self.last_signal = (f"{signal.kind} {signal.side or ''} "
-                            f"{'' if edge is None else f'{edge:.1f} bps '}{decision}"
-                            f"{': ' + signal.reason if signal.reason else ''}")  # fmt: skip
+        words = [signal.kind, signal.side or "", "" if edge is None else f"{edge:.1f} bps",
+                 decision]
+        self.last_signal = " ".join(w for w in words if w) + (
+            f": {signal.reason}" if signal.reason else "")
         if self.journal is not None:
             self.journal.record_signal(
                 strategy=signal.strategy, market=signal.market, kind=signal.kind,
-                decision=decision, side=None if signal.side is None else signal.side[0].upper()
-                .replace("S", "A"), expected_edge_bps=None if edge is None
-                else Decimal(repr(edge)), price=None if order is None else order.px,
+                decision=decision, side=_SIDES.get(signal.side or ""),
+                expected_edge_bps=None if edge is None else Decimal(repr(edge)),
+                price=None if order is None else order.px,
                 size=None if order is None else order.sz, reason=signal.reason or None,
                 features=dict(signal.values), time_ms=signal.at_ns // 1_000_000,
             )  # fmt: skip
