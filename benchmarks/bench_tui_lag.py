@@ -3,14 +3,15 @@
 Run: `.venv/bin/python benchmarks/bench_tui_lag.py [--json] [--seconds S] [--tick S]`
 
 The simulator runs in its own process (as `hip3term run` starts it) with its market
-stepped and an l2Book pushed every `--tick` seconds (0.5 ms by default, about 2000
-frames/s; `hip3term sim --book-interval` alone cannot go faster than its 100 ms market
-step, and an event-loop sleep lasts at least ~1 ms, so the benchmark paces the
-simulator's ticker itself). The simulator's clock has 1 ms resolution: at 0.5 ms steps
-every other book is byte-identical to the one before (the feed parses it, records it and
-counts it as a duplicate); distinct books arrive at ~1000/s. The real `TradingNode`
-(taker strategy, paper trading, recorder and journal on) trades it; the delivered frame
-rate is read from the node's own feed counters.
+stepped and an l2Book pushed every `--tick` seconds on average (0.5 ms by default, about
+2000 frames/s; `hip3term sim --book-interval` alone cannot go faster than its 100 ms
+market step, and an event-loop sleep lasts at least ~1 ms, so the benchmark paces the
+simulator's ticker itself: two or three steps per wake-up, no busy wait). The
+simulator's clock has 1 ms resolution: at 0.5 ms steps every other book is
+byte-identical to the one before (the feed parses it, records it and counts it as a
+duplicate); distinct books arrive at ~1000/s. The real `TradingNode` (taker strategy,
+paper trading, recorder and journal on) trades it; the delivered frame rate is read
+from the node's own feed counters.
 
 A probe task on the engine's loop sleeps 1 ms again and again and records how late each
 wake-up is (the loop's lag: what a frame or an order waits behind); the process CPU comes
@@ -76,17 +77,16 @@ def _serve(port_out: Any, stop: Any, tick_s: float) -> None:
     from hip3term.venue.sim.server import ServerConfig, SimServer
 
     class PacedServer(SimServer):
-        # The server's own ticker sleeps, and an event-loop sleep lasts at least ~1 ms
-        # (epoll's resolution): this one sleeps the coarse part and yields for the rest,
-        # so it can step every 0.5 ms. (`_tick` is the server's step-and-push.)
+        # The server's own ticker cannot step faster than an event-loop sleep (~1 ms, the
+        # resolution of epoll); this one steps every `tick_s` on average: it sleeps until
+        # the next step is due and then runs every step that is due (two or three at
+        # 0.5 ms), yielding to the loop between them. (`_tick` is the step-and-push.)
         async def _tick_loop(self) -> None:
             next_at = time.perf_counter()
             while True:
                 next_at = max(next_at + self.config.tick_s, time.perf_counter() - 0.05)
-                if (delay := next_at - time.perf_counter()) > 0.002:
-                    await asyncio.sleep(delay - 0.0015)
-                while time.perf_counter() < next_at:  # noqa: ASYNC110  # reason: a spin that yields, finer than a timer
-                    await asyncio.sleep(0)
+                delay = next_at - time.perf_counter()
+                await asyncio.sleep(max(delay, 0.0))
                 self._tick(self.exchange.now_ms())
 
     async def main() -> None:
@@ -274,14 +274,14 @@ def run_all(args: argparse.Namespace) -> dict[str, Any]:
         url = f"ws://127.0.0.1:{port_out.get(timeout=30)}/ws"
         assert child.pid is not None
         results = {
-            SCENARIOS[0]: _engine_thread(url, child.pid, args, tui=False, switch_s=0.001),
-            SCENARIOS[1]: _engine_thread(url, child.pid, args, tui=True, switch_s=0.001),
+            SCENARIOS[0]: _engine_thread(url, child.pid, args, tui=False, switch_s=args.switch),
+            SCENARIOS[1]: _engine_thread(url, child.pid, args, tui=True, switch_s=args.switch),
             SCENARIOS[2]: _engine_thread(url, child.pid, args, tui=True,
                                          switch_s=default_switch),
         }
         gc.unfreeze()
         results[SCENARIOS[3]] = _engine_thread(url, child.pid, args, tui=True,
-                                               switch_s=0.001, freeze=False)  # fmt: skip
+                                               switch_s=args.switch, freeze=False)  # fmt: skip
         sys.setswitchinterval(default_switch)
         results[SCENARIOS[4]] = _one_loop(url, child.pid, args)
     finally:
@@ -322,6 +322,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="seconds after READY before measuring (default 2)")
     parser.add_argument("--tick", type=float, default=0.0005,
                         help="simulator step (an l2Book each) in seconds (default 0.0005)")
+    parser.add_argument("--switch", type=float, default=EngineThread.DEFAULT_SWITCH_S,
+                        help="sys.setswitchinterval of the engine-thread scenarios "
+                             "(default: EngineThread's)")
     args = parser.parse_args(argv)
     report = run_all(args)
     print(json.dumps(report, indent=2) if args.json else _table(report))

@@ -95,8 +95,11 @@ class EngineThread:
         name: the thread's name.
     """
 
+    DEFAULT_SWITCH_S = 0.001
+    """`sys.setswitchinterval` set by `start()` unless told otherwise (see the module doc)."""
+
     def __init__(self, factory: NodeFactory, *, publish_interval_s: float = 0.1,
-                 use_uvloop: bool = True, switch_interval_s: float | None = 0.001,
+                 use_uvloop: bool = True, switch_interval_s: float | None = DEFAULT_SWITCH_S,
                  command_timeout_s: float = 5.0,
                  name: str = "hip3term-engine") -> None:  # fmt: skip
         self._factory = factory

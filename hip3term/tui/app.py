@@ -15,6 +15,7 @@ q quit (confirm; the node cancels all first per config), ? help.
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import sys
 from collections.abc import Iterator, Mapping
@@ -59,9 +60,13 @@ class WorkstationApp(App[int]):
         cancel_on_quit: say in the quit dialog that open orders are canceled first.
         refresh_hz: snapshot pulls a second (0: none; tests then call `show_snapshot`).
         stop_timeout_s: how long quitting waits for the engine to stop.
+        freeze_gc: at the first snapshot, `gc.freeze()` everything allocated so far (the
+            imports, the app, the node). A full collection otherwise scans them all and
+            stops every thread, the engine's included, for 100-150 ms
+            (`benchmarks/bench_tui_lag.py`); frozen, it scans only what came later.
     """
 
-    CSS_PATH = "app.tcss"
+    CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute: subclasses live elsewhere
     TITLE = "hip3term"
     ENABLE_COMMAND_PALETTE = False
     BINDINGS: ClassVar[list[BindingType]] = list(app_bindings())
@@ -69,7 +74,7 @@ class WorkstationApp(App[int]):
     def __init__(self, node: NodeHandle | EngineThread, *, keys: Mapping[str, str] | None = None,
                  confirm_mainnet: bool = False, mainnet_summary: str = "",
                  cancel_on_quit: bool = True, refresh_hz: float = 10.0,
-                 stop_timeout_s: float = 20.0) -> None:  # fmt: skip
+                 stop_timeout_s: float = 20.0, freeze_gc: bool = False) -> None:  # fmt: skip
         super().__init__()
         self.node = node
         self.engine = node if isinstance(node, EngineThread) else None
@@ -79,6 +84,7 @@ class WorkstationApp(App[int]):
         self.cancel_on_quit = cancel_on_quit
         self.refresh_hz = refresh_hz
         self.stop_timeout_s = stop_timeout_s
+        self.freeze_gc = freeze_gc
         self.last_snapshot: NodeSnapshot | None = None
         self.stopping = False
         self.failure_shown = False
@@ -112,6 +118,8 @@ class WorkstationApp(App[int]):
         """Pull the latest snapshot; show it if new; notice the engine's end."""
         snapshot = self._latest()
         if snapshot is not None and snapshot is not self.last_snapshot:
+            if self.last_snapshot is None and self.freeze_gc:
+                gc.freeze()
             self.show_snapshot(snapshot)
         if self.engine is not None and self.engine.finished:
             self._engine_finished(self.engine)
@@ -242,7 +250,6 @@ class WorkstationApp(App[int]):
         self.push_screen(ConfirmScreen(title, body), answer)
 
     def _send(self, command: OperatorCommand, reason: str) -> None:
-        self._log_line("operator", f"{command.value}: {reason}")
         self.run_worker(self._command(command, reason), group="commands",
                         exit_on_error=False)  # fmt: skip
 
@@ -255,8 +262,8 @@ class WorkstationApp(App[int]):
         except Exception as exc:
             result = CommandResult(False, f"{command.value} failed: {exc}")
         self.results.append(result)
-        self._log_line("operator" if result.accepted else "operator refused",
-                       f"{command.value}: {result.message}",
+        self._log_line("key" if result.accepted else "key refused",
+                       f"{reason} -> {command.value}: {result.message}",
                        "info" if result.accepted else "warning")  # fmt: skip
         self.notify(result.message, title=command.value,
                     severity="information" if result.accepted else "error")  # fmt: skip
@@ -316,7 +323,7 @@ def run_tui(factory: NodeFactory, settings: Settings, *, confirm_mainnet: bool =
     app = WorkstationApp(engine, keys=keys, confirm_mainnet=confirm_mainnet,
                          mainnet_summary=mainnet_summary,
                          cancel_on_quit=settings.risk.cancel_all_on_quit,
-                         refresh_hz=refresh_hz)  # fmt: skip
+                         refresh_hz=refresh_hz, freeze_gc=True)  # fmt: skip
     try:
         with _logging_to_file(log_path):
             code = app.run()

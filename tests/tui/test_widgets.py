@@ -138,7 +138,7 @@ def test_positions_rows_show_countdown_and_flat_when_empty() -> None:
 
 def test_inflight_rows_show_queues_load_posts_and_rejects() -> None:
     rows = [r.plain for r in inflight_rows(make_snapshot(), 12)]
-    assert "cancel 0" in rows[0] and "reduce-only 1" in rows[0] and "new 2" in rows[0]
+    assert "cancel 0" in rows[0] and "reduce 1" in rows[0] and "new 2" in rows[0]
     assert rows[1].startswith("in flight 3/100")
     assert any(row.split()[:2] == ["812", "order"] for row in rows)
     assert any("order rejected" in row for row in rows)
@@ -200,7 +200,7 @@ async def test_line_pane_repaints_only_the_rows_that_changed() -> None:
             regions.extend(args)
             return original(*args, **kwargs)
 
-        pane.refresh = spy  # type: ignore[method-assign]
+        pane.refresh = spy  # type: ignore[method-assign,assignment]
         pane.set_rows([Text("row 0"), Text("row 1"), Text("ROW 2"), Text("row 3")])
         assert regions == [Region(0, 2, 40, 1), Region(0, 4, 40, 1)]
         await pilot.pause()

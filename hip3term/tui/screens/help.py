@@ -21,8 +21,9 @@ PANES: tuple[tuple[str, str], ...] = (
     ("status bar", "Venue badge (SIM, TESTNET, MAINNET LIVE in red, or ... OBSERVE when "
      "nothing is sent), market, phase, latch state and reason, the four READY-TRADING "
      "flags (market data, order updates, fills snapshot, positions synced; ● holds, ○ "
-     "missing), dead-man switch. Second line: websocket up/down, round trip, reconnects, "
-     "age of each market-data channel (red when stale), recorder and journal health."),
+     "missing). Second line: websocket up/down, round trip, reconnects, age of each "
+     "market-data channel (red when stale), the exchange's dead-man switch "
+     "(scheduleCancel), recorder and journal health."),
     ("banner", "Red while the latch is HALTED or TRIPPED (why, since when, what was done), "
      "amber while PAUSED. Hidden while trading."),
     ("book", "Asks (red) above, bids (green) below, best prices next to the mid line; "

@@ -33,7 +33,7 @@ def _load_style(ex: ExecutorSnapshot) -> Style:
 def _queues(ex: ExecutorSnapshot) -> Text:
     return pal.join([
         Text("queues", pal.HEADER), pal.pair("cancel", str(ex.cancels)),
-        pal.pair("reduce-only", str(ex.reduce_only)), pal.pair("new", str(ex.new)),
+        pal.pair("reduce", str(ex.reduce_only)), pal.pair("new", str(ex.new)),
         pal.pair("held", str(ex.held)),
         Text(ex.level, pal.DIM if ex.level == "normal" else pal.WARN),
     ])  # fmt: skip
@@ -44,7 +44,7 @@ def _load(ex: ExecutorSnapshot) -> Text:
     style = _load_style(ex)
     return Text.assemble(
         ("in flight ", pal.HEADER), (f"{ex.in_flight}/{ex.limit} ", style),
-        ("▮" * filled, style), ("▯" * (_BAR_W - filled), pal.DIM), ("  ", pal.DIM),
+        ("█" * filled, style), ("░" * (_BAR_W - filled), pal.DIM), ("  ", pal.DIM),
         pal.join([pal.pair("sent", str(ex.sent)),
                 pal.pair("t/o", str(ex.timeouts), pal.WARN if ex.timeouts else pal.VALUE),
                 pal.pair("fail", str(ex.send_failures),

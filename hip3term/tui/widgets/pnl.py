@@ -127,9 +127,9 @@ def _strategy(snapshot: NodeSnapshot) -> list[Text]:
         return [name + Text("  no metrics yet", pal.DIM)]
     line0 = pal.join([
         name, pal.pair("signals", str(m.signals)), pal.pair("traded", str(m.signals_traded)),
-        pal.pair("filled", pal.fmt_pct(m.fill_rate)),
     ])  # fmt: skip
     line1 = pal.join([
+        pal.pair("filled", pal.fmt_pct(m.fill_rate)),
         pal.pair("edge exp", pal.fmt_bps(m.mean_expected_edge_bps)),
         pal.pair("real", pal.fmt_bps(m.mean_realized_edge_bps)),
         pal.pair("slip", pal.fmt_bps(m.mean_slippage_bps)), Text("bps", pal.LABEL),

@@ -1,9 +1,9 @@
 """The status bar (two lines, always on top) and the latch banner under it.
 
 Line 1: the venue badge (SIM, TESTNET, MAINNET LIVE in red, OBSERVE), market, phase,
-latch state and reason, the four READY-TRADING flags, the dead-man switch.
+latch state and reason, the four READY-TRADING flags.
 Line 2: the websocket (connected, round trip, reconnects, malformed/gaps), the age of
-each market-data channel, the recorder and the journal.
+each market-data channel, the dead-man switch, the recorder and the journal.
 
 The banner is a full-width line shown only while the latch is not ACTIVE: red for HALTED
 and TRIPPED (with the reason and the key that resumes), amber for PAUSED.
@@ -74,8 +74,6 @@ def _line1(snap: NodeSnapshot) -> Text:
         ok = bool(getattr(snap.ready, attr))
         ready.append(("●" if ok else "○") + short + " ", pal.OK if ok else pal.BAD)
     parts.append(ready)
-    if snap.dead_man not in ("off", ""):
-        parts.append(pal.pair("dead-man", _dead_man(snap.dead_man), pal.DIM))
     return pal.join(parts, "  ")
 
 
@@ -106,6 +104,8 @@ def _feed(feed: FeedStatus | None) -> list[Text]:
 
 def _line2(snap: NodeSnapshot) -> Text:
     parts = _feed(snap.feed)
+    if snap.dead_man not in ("off", ""):
+        parts.append(pal.pair("dead-man", _dead_man(snap.dead_man), pal.DIM))
     if snap.recorder is not None:
         rec_ok = snap.recorder.errors == 0
         parts.append(pal.pair("rec", "ok" if rec_ok else "ERR", pal.OK if rec_ok else pal.BAD))
