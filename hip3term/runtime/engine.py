@@ -40,6 +40,7 @@ from hip3term.book.market_state import MarketState
 from hip3term.config import Settings
 from hip3term.core.clock import Clock
 from hip3term.core.events import (
+    EngineEvent,
     FillApplied,
     LatchEngaged,
     LatchResumed,
@@ -73,6 +74,8 @@ __all__ = ["Engine"]
 _log = logging.getLogger("hip3term.engine")
 _NS_PER_S = 1_000_000_000
 _POSITION_EVERY_NS = 10 * _NS_PER_S
+_LEVELS = frozenset({OperatorCommand.HALT, OperatorCommand.FLATTEN, OperatorCommand.CANCEL,
+                     OperatorCommand.PAUSE, OperatorCommand.RESUME})
 _WORDS = {OrderState.RESTING: "resting"}
 
 
@@ -309,36 +312,46 @@ class Engine:
     def operator(self, command: OperatorCommand, who: str, reason: str) -> CommandResult:
         """Carry out an operator level (halt, flatten, cancel, pause, resume), journaled."""
         now, why = self.clock.now_ms(), reason.strip()
-        latch = self.latch
-        if command is OperatorCommand.RESUME:
-            if not why:
-                shown = f" (held: {latch.state}{self._trip_text()})"
-                return CommandResult(False, f"resume needs a reason: resume <why>{shown}")
-            if latch.state is LatchState.ACTIVE:
-                return CommandResult(False, "the latch is already ACTIVE")
+        refused = self._refusal(command, why)
+        if refused is not None:
+            return refused
         if self.journal is not None:
             self.journal.record_operator_action(who=who, action=str(command),
                                                 reason=why or str(command), time_ms=now)
         self.log.line(now, "warning", "operator", f"{who}: {command} ({why or 'no reason'})")
         why = why or f"operator {command}"
-        if command is OperatorCommand.HALT:
-            self._emit(latch.halt(who, why, now))
-        elif command is OperatorCommand.FLATTEN:
-            self._emit(latch.flatten(who, why, now))
-        elif command is OperatorCommand.CANCEL:
-            self._emit(latch.cancel_all(who, why, now))
-            for cloid in self.host.would_be.cancel_market(None):
-                self.host.tell(cloid, "canceled")
-        elif command is OperatorCommand.PAUSE:
-            self._emit(latch.pause(who, why, now))
-        elif command is OperatorCommand.RESUME:
-            previous = f"{latch.state}{self._trip_text()}"
+        if command is OperatorCommand.RESUME:
+            previous = f"{self.latch.state}{self._trip_text()}"
             inputs = self.risk_inputs(self.clock.monotonic_ns())
             self._emit(self.monitor.resume(who, why, now, inputs))
             return CommandResult(True, f"resumed from {previous}")
-        else:
+        self._emit(self._level(command, who, why, now))
+        if command is OperatorCommand.CANCEL:
+            for cloid in self.host.would_be.cancel_market(None):
+                self.host.tell(cloid, "canceled")
+        return CommandResult(True, f"{command}: latch {self.latch.state}")
+
+    def _refusal(self, command: OperatorCommand, why: str) -> CommandResult | None:
+        if command not in _LEVELS:
             return CommandResult(False, f"{command} is not an engine command")
-        return CommandResult(True, f"{command}: latch {latch.state}")
+        if command is OperatorCommand.RESUME:
+            if not why:
+                shown = f" (held: {self.latch.state}{self._trip_text()})"
+                return CommandResult(False, f"resume needs a reason: resume <why>{shown}")
+            if self.latch.state is LatchState.ACTIVE:
+                return CommandResult(False, "the latch is already ACTIVE")
+        return None
+
+    def _level(self, command: OperatorCommand, who: str, why: str,
+               now: int) -> list[EngineEvent]:  # fmt: skip
+        latch = self.latch
+        if command is OperatorCommand.HALT:
+            return latch.halt(who, why, now)
+        if command is OperatorCommand.FLATTEN:
+            return latch.flatten(who, why, now)
+        if command is OperatorCommand.CANCEL:
+            return latch.cancel_all(who, why, now)
+        return latch.pause(who, why, now)
 
     def _trip_text(self) -> str:
         latch = self.latch

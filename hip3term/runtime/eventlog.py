@@ -211,18 +211,8 @@ class EventLog:
             kind = "ready" if event.ready else "not_ready"
             self.risk(event.ts_ms, kind, f"READY-TRADING {'gained' if event.ready else 'lost'}:"
                       f" {event.reason}", severity="info" if event.ready else "warning")
-        elif isinstance(event, LatchTripped):
-            self.risk(event.ts_ms, "latch_tripped", f"{event.trigger}: {event.detail}",
-                      severity="critical", detail={"trigger": str(event.trigger),
-                      "cancels_all": event.cancels_all, "flattens": event.flattens})
-        elif isinstance(event, LatchEngaged):
-            self.risk(event.ts_ms, "latch_engaged", f"{event.state} by {event.operator}: "
-                      f"{event.reason}", severity="warning")  # fmt: skip
-        elif isinstance(event, LatchResumed):
-            trip = f" (trip: {event.trip_trigger}: {event.trip_detail})" if (
-                event.trip_trigger) else ""
-            self.risk(event.ts_ms, "latch_resumed", f"resumed from {event.previous} by "
-                      f"{event.operator}: {event.reason}{trip}", severity="warning")
+        elif isinstance(event, LatchTripped | LatchEngaged | LatchResumed):
+            self._latch(event)
         elif isinstance(event, AlertRaised):
             self.risk(event.ts_ms, f"alert:{event.code}", event.message, severity="critical",
                       detail={"market": event.market} if event.market else None)
@@ -230,6 +220,20 @@ class EventLog:
             self._flatten(event)
         else:
             self._unknown(event)
+
+    def _latch(self, event: LatchTripped | LatchEngaged | LatchResumed) -> None:
+        if isinstance(event, LatchTripped):
+            self.risk(event.ts_ms, "latch_tripped", f"{event.trigger}: {event.detail}",
+                      severity="critical", detail={"trigger": str(event.trigger),
+                      "cancels_all": event.cancels_all, "flattens": event.flattens})
+        elif isinstance(event, LatchEngaged):
+            self.risk(event.ts_ms, "latch_engaged", f"{event.state} by {event.operator}: "
+                      f"{event.reason}", severity="warning")  # fmt: skip
+        else:
+            trip = f" (trip: {event.trip_trigger}: {event.trip_detail})" if (
+                event.trip_trigger) else ""
+            self.risk(event.ts_ms, "latch_resumed", f"resumed from {event.previous} by "
+                      f"{event.operator}: {event.reason}{trip}", severity="warning")
 
     def _flatten(self, event: FlattenStarted | FlattenFailed | FlattenCompleted) -> None:
         if isinstance(event, FlattenStarted):
