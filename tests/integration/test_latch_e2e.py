@@ -11,7 +11,9 @@ from typing import Any
 from hip3term.core.events import LatchState
 from hip3term.runtime.node import TradingNode
 from hip3term.runtime.snapshot import OperatorCommand
+from hip3term.strategy.loader import load_strategy
 from tests.integration.runtime_support import (
+    ACCOUNT,
     Churn,
     TakeAndRest,
     TakeOnce,
@@ -178,3 +180,27 @@ async def test_time_stop_flattens_a_taker_position(tmp_path: Path) -> None:
     assert [f.side for f in fills] == ["B", "A"] and fills[0].size == fills[1].size
     held_ms = fills[1].time_ms - fills[0].time_ms
     assert 1000 <= held_ms < 3000
+
+
+async def test_dead_man_switch_is_armed_refreshed_and_cleared_where_allowed(
+    tmp_path: Path,
+) -> None:
+    quiet = {"threshold_bps": 1000}  # the taker never trades here
+    async with live_sim() as server:
+        ex = server.exchange
+        ex.accounts.add_volume(ACCOUNT.address, Decimal(2_000_000))  # past the $1M gate
+        settings = settings_for(tmp_path, server.url, **{"risk.dead_man_switch_s": 6,
+                                                          "strategy.params": quiet})
+        node = TradingNode(settings, strategy=load_strategy("oracle_dislocation", quiet),
+                           credentials=credentials(), ws_url=server.url)
+        async with running(node):
+            await eventually(lambda: ACCOUNT.address in ex.scheduled_cancels, "armed")
+            first = ex.scheduled_cancels[ACCOUNT.address]
+            assert 5_000 <= first - ex.now_ms() <= 6_000
+            assert node.snapshot().dead_man.startswith("armed until")
+            await eventually(lambda: ex.scheduled_cancels.get(ACCOUNT.address, 0) > first,
+                             "refreshed before it fires", timeout=5.0)
+        assert ACCOUNT.address not in ex.scheduled_cancels  # cleared at the graceful exit
+    risk_events, _, orders = await _journal(node)
+    assert not by_kind(risk_events, "dead_man_refused")
+    assert [o.status for o in orders if o.event == "action_posted"].count("scheduleCancel") >= 3
