@@ -1,0 +1,315 @@
+"""Virtual time for replay: an asyncio event loop whose clock is simulated.
+
+`VirtualTimeLoop` is an `asyncio.SelectorEventLoop` whose `time()` reads a
+`VirtualClock` (integer unix nanoseconds) instead of the machine's monotonic clock. When
+the loop would wait (nothing ready, the next timer in the future) it does not sleep: its
+selector first hands the time in between to the replay's `EventSource` (recorded frames
+and other due items, each dispatched with the clock set to its due time, synchronously),
+then moves the clock to the next timer. So `asyncio.sleep`, `asyncio.timeout`,
+`call_later`, the executor's 100 ms tick, the engine's timers, the latency model and the
+strategy all share one simulated clock (`VirtualClock` is a `core.clock.Clock`), and a
+replay runs as fast as the code allows.
+
+Order at equal times: source items due strictly before the next timer run first; a timer
+due at the same instant as a source item fires first. Whenever a dispatched item
+schedules a callback or a timer (`call_soon`, `call_at`), dispatching stops so that the
+loop runs it before anything later.
+
+Pacing (`Pacer`): `speed=None` runs as fast as possible; a number runs virtual time at
+that many times real time (the selector waits real time first, waking at once for real
+events such as a thread-safe call from the TUI). `pause()` stops virtual time (the
+selector blocks on real events only), `step()` lets it run to the next market frame and
+pauses again. Pacer methods belong to the loop's thread: another thread calls them
+through `loop.call_soon_threadsafe`.
+
+Real file descriptors still work (the loop polls them without waiting before it moves
+virtual time); a replay opens none besides the loop's own wake-up pipe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import math
+import selectors
+import time
+from collections.abc import Callable, Coroutine, Mapping
+from typing import Any, Final, Protocol, TypeVar, TypeVarTuple
+
+__all__ = ["EventSource", "Pacer", "VirtualClock", "VirtualTimeLoop", "run_virtual"]
+
+_NS_PER_S: Final = 1_000_000_000
+_NS_PER_MS: Final = 1_000_000
+_IDLE_POLL_S: Final = 0.1  # how often a paused loop wakes to run its idle hook
+_MAX_LAG_S: Final = 0.5  # behind real time by more: the pacer forgives the debt
+
+_T = TypeVar("_T")
+_Ts = TypeVarTuple("_Ts")
+
+
+class VirtualClock:
+    """The replay's clock (`core.clock.Clock`): wall and monotonic readings are one value.
+
+    Args:
+        start_ns: the start, in unix nanoseconds.
+    """
+
+    __slots__ = ("ns",)
+
+    def __init__(self, start_ns: int) -> None:
+        self.ns = start_ns
+
+    def now_ms(self) -> int:
+        """Virtual wall-clock time in unix milliseconds."""
+        return self.ns // _NS_PER_MS
+
+    def now_ns(self) -> int:
+        """Virtual wall-clock time in unix nanoseconds."""
+        return self.ns
+
+    def monotonic_ns(self) -> int:
+        """The same reading as `now_ns` (one timeline)."""
+        return self.ns
+
+    def __repr__(self) -> str:
+        return f"VirtualClock(ns={self.ns})"
+
+
+class EventSource(Protocol):
+    """What the loop dispatches between timers (the replay venue)."""
+
+    def next_due_ns(self) -> int | None:
+        """Virtual time of the next item, None when there is none (for now)."""
+        ...
+
+    def dispatch(self) -> bool:
+        """Handle the next item (the clock is at its due time); True for a market frame."""
+        ...
+
+
+class Pacer:
+    """How virtual time moves against real time: speed, pause and single steps.
+
+    Args:
+        speed: virtual seconds per real second, or None for as fast as possible.
+        paused: start paused.
+    """
+
+    def __init__(self, speed: float | None = None, *, paused: bool = False) -> None:
+        self.speed = _checked_speed(speed)
+        self.paused = paused
+        self.steps = 0
+        self._anchor: tuple[float, int] | None = None  # (real seconds, virtual ns)
+
+    def set_speed(self, speed: float | None) -> None:
+        """Change the speed (None: as fast as possible).
+
+        Raises:
+            ValueError: not a finite number above 0.
+        """
+        self.speed = _checked_speed(speed)
+        self._anchor = None
+
+    def pause(self) -> None:
+        """Stop virtual time until `resume` (or `step`)."""
+        self.paused, self.steps, self._anchor = True, 0, None
+
+    def resume(self) -> None:
+        """Let virtual time run again."""
+        self.paused, self.steps, self._anchor = False, 0, None
+
+    def toggle(self) -> bool:
+        """Pause or resume; returns whether it is paused now."""
+        if self.paused:
+            self.resume()
+        else:
+            self.pause()
+        return self.paused
+
+    def step(self, frames: int = 1) -> None:
+        """While paused: run to the next `frames` market frames, then pause again."""
+        self.paused, self.steps, self._anchor = True, self.steps + max(1, frames), None
+
+    def may_run(self) -> bool:
+        """Whether virtual time may move now."""
+        return not self.paused or self.steps > 0
+
+    def frame_done(self) -> None:
+        """A market frame was delivered (counts down a step)."""
+        if self.paused and self.steps > 0:
+            self.steps -= 1
+
+    def wait_s(self, virtual_ns: int, now_ns: int) -> float:
+        """Real seconds to wait before virtual time may move from `now_ns` to `virtual_ns`."""
+        if self.speed is None or virtual_ns <= now_ns:
+            return 0.0
+        real = time.monotonic()
+        if self._anchor is None:
+            self._anchor = (real, now_ns)
+        anchor_real, anchor_ns = self._anchor
+        due = anchor_real + (virtual_ns - anchor_ns) / _NS_PER_S / self.speed
+        if real - due > _MAX_LAG_S:  # far behind (slow code, a long pause): start afresh
+            self._anchor = (real, now_ns)
+            due = real + (virtual_ns - now_ns) / _NS_PER_S / self.speed
+        return max(0.0, due - real)
+
+    def reached_ns(self, target_ns: int, now_ns: int) -> int:
+        """The virtual time real time has reached on the way to `target_ns` (after a wait
+        cut short by a real event)."""
+        if self.speed is None or self._anchor is None:
+            return target_ns
+        anchor_real, anchor_ns = self._anchor
+        reached = anchor_ns + round((time.monotonic() - anchor_real) * self.speed * _NS_PER_S)
+        return max(now_ns, min(target_ns, reached))
+
+
+def _checked_speed(speed: float | None) -> float | None:
+    if speed is None:
+        return None
+    if isinstance(speed, bool) or not math.isfinite(speed) or speed <= 0:
+        raise ValueError(f"the replay speed must be a finite number above 0, got {speed!r}")
+    return float(speed)
+
+
+class _VirtualSelector(selectors.BaseSelector):
+    # The loop's real selector, except that waiting is the loop's business (virtual time).
+    def __init__(self, loop: VirtualTimeLoop) -> None:
+        self._inner = selectors.DefaultSelector()
+        self._loop = loop
+
+    def register(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
+        return self._inner.register(fileobj, events, data)
+
+    def unregister(self, fileobj: Any) -> selectors.SelectorKey:
+        return self._inner.unregister(fileobj)
+
+    def modify(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
+        return self._inner.modify(fileobj, events, data)
+
+    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
+        return self._loop._wait(self._inner, timeout)
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def get_key(self, fileobj: Any) -> selectors.SelectorKey:
+        return self._inner.get_key(fileobj)
+
+    def get_map(self) -> Mapping[Any, selectors.SelectorKey]:
+        return self._inner.get_map()
+
+
+_Ready = list[tuple[selectors.SelectorKey, int]]
+
+
+class VirtualTimeLoop(asyncio.SelectorEventLoop):
+    """An event loop on virtual time (see the module docstring).
+
+    Args:
+        clock: the virtual clock (the loop reads and moves it).
+        pacer: speed, pause and steps (as fast as possible when None).
+    """
+
+    def __init__(self, clock: VirtualClock, pacer: Pacer | None = None) -> None:
+        self.vclock = clock
+        self.pacer = pacer or Pacer()
+        self._base_ns = clock.ns
+        self._source: EventSource | None = None
+        self._idle_hook: Callable[[], None] | None = None
+        self._wakes = 0  # callbacks and timers scheduled so far
+        super().__init__(_VirtualSelector(self))
+
+    def time(self) -> float:
+        """Virtual seconds since the loop was made (the loop's clock for its timers)."""
+        return (self.vclock.ns - self._base_ns) / _NS_PER_S
+
+    def set_source(self, source: EventSource | None) -> None:
+        """Dispatch `source`'s items between timers (None: no source)."""
+        self._source = source
+
+    def set_idle_hook(self, hook: Callable[[], None] | None) -> None:
+        """Call `hook` every time the loop would wait (keep it cheap: a snapshot every
+        100 ms of real time for the TUI, for example)."""
+        self._idle_hook = hook
+
+    def call_soon(self, callback: Callable[[*_Ts], object], *args: *_Ts,
+                  context: contextvars.Context | None = None) -> asyncio.Handle:  # fmt: skip
+        """As `asyncio` does; also stops the dispatching of source items."""
+        self._wakes += 1
+        return super().call_soon(callback, *args, context=context)
+
+    def call_at(self, when: float, callback: Callable[[*_Ts], object],
+                *args: *_Ts, context: contextvars.Context | None = None,
+                ) -> asyncio.TimerHandle:  # fmt: skip
+        """As `asyncio` does; also stops the dispatching of source items."""
+        self._wakes += 1
+        return super().call_at(when, callback, *args, context=context)
+
+    # ------------------------------------------------------------ waiting
+
+    def _wait(self, inner: selectors.BaseSelector, timeout: float | None) -> _Ready:
+        # What the loop's select does: real events first; else run the source up to the
+        # next timer and move the clock there.
+        if self._idle_hook is not None:
+            self._idle_hook()
+        ready = inner.select(0)
+        if ready or (timeout is not None and timeout <= 0):
+            return ready
+        if not self.pacer.may_run():
+            return inner.select(_IDLE_POLL_S)
+        now = self.vclock.ns
+        deadline = None if timeout is None else now + max(1, math.ceil(timeout * _NS_PER_S))
+        wakes = self._wakes
+        source = self._source
+        while source is not None:
+            due = source.next_due_ns()
+            if due is None or (deadline is not None and due >= deadline):
+                break
+            events = self._pace(inner, max(due, self.vclock.ns))
+            if events is not None:
+                return events
+            if not self.pacer.may_run():
+                return []
+            if source.dispatch():
+                self.pacer.frame_done()
+            if self._wakes != wakes:
+                return []
+        if deadline is None:
+            return inner.select(_IDLE_POLL_S if self._idle_hook is not None else None)
+        events = self._pace(inner, deadline)
+        return [] if events is None else events
+
+    def _pace(self, inner: selectors.BaseSelector, target_ns: int) -> _Ready | None:
+        # Move the clock to `target_ns`, after the real wait the speed asks for; a real
+        # event during the wait stops it there (returned, the clock where real time is).
+        wait = self.pacer.wait_s(target_ns, self.vclock.ns)
+        if wait > 0:
+            events = inner.select(wait)
+            if events:
+                self.vclock.ns = self.pacer.reached_ns(target_ns, self.vclock.ns)
+                return events
+        self.vclock.ns = max(self.vclock.ns, target_ns)
+        return None
+
+
+def run_virtual(main: Coroutine[Any, Any, _T], loop: VirtualTimeLoop) -> _T:
+    """Run `main` to completion on `loop` in this thread (as `asyncio.run` does with a
+    new loop): tasks left over are then cancelled and awaited, and the loop is closed."""
+    try:
+        asyncio.set_event_loop(loop)
+        return loop.run_until_complete(main)
+    finally:
+        try:
+            _cancel_all(loop)
+            loop.run_until_complete(loop.shutdown_asyncgens())
+        finally:
+            asyncio.set_event_loop(None)
+            loop.close()
+
+
+def _cancel_all(loop: asyncio.AbstractEventLoop) -> None:
+    tasks = [task for task in asyncio.all_tasks(loop) if not task.done()]
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))

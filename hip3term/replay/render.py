@@ -1,0 +1,145 @@
+"""Printing a session report in the terminal with rich (the only replay module that
+imports rich; `hip3term.replay.report` imports it when asked to render)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from rich import box
+from rich.console import Console, Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from hip3term.replay.report import HORIZONS_S, FillReport, Report, pnl_chart
+
+__all__ = ["print_report", "sweep_table"]
+
+
+def _num(value: Any, digits: int = 2, suffix: str = "") -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, str):
+        value = float(value)
+    return f"{value:,.{digits}f}{suffix}"
+
+
+def _clock(time_ms: int) -> str:
+    return datetime.fromtimestamp(time_ms / 1000, tz=UTC).strftime("%H:%M:%S.%f")[:-3]
+
+
+def _summary(report: Report) -> Table:
+    s = report.summary
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    rate = s.get("fill_rate")
+    rows = [
+        ("realized PnL", _num(s["realized_pnl"], 4), "round trips",
+         f"{s['round_trips']} ({s['wins']} won, {s['losses']} lost)"),
+        ("final equity", _num(s["final_equity"], 4), "fills", str(s["fills"])),
+        ("max drawdown", _num(s["max_drawdown"], 4), "fees", _num(s["fees"], 4)),
+        ("expected edge", _num(s["expected_edge_bps"], 1, " bps"), "volume",
+         _num(s["volume"], 2)),
+        ("realized edge", _num(s["realized_edge_bps"], 1, " bps"), "fill rate",
+         "-" if rate is None else f"{rate:.0%} of {s['orders_sent']} sent"),
+        ("slippage", _num(s["slippage_bps"], 1, " bps"), "time to flat",
+         f"{_num(s['mean_time_to_flat_s'], 1, ' s')} (max {_num(s['max_time_to_flat_s'], 1)})"),
+        ("signals", str(s["signals"]), "halts", str(s["halts"])),
+    ]  # fmt: skip
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
+def _markouts(report: Report) -> Table:
+    table = Table(title="mean markouts (bps, + is good)", title_justify="left")
+    table.add_column("against")
+    for h in HORIZONS_S:
+        table.add_column(f"{h} s", justify="right")
+    for ref in ("mid", "oracle"):
+        table.add_row(ref, *(_num(report.markouts.get(f"{ref}_{h}s"), 2) for h in HORIZONS_S))
+    return table
+
+
+def _fills_table(title: str, fills: Sequence[FillReport], limit: int = 20) -> Table:
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 1),
+                  caption_justify="left", collapse_padding=True,
+                  caption="m1s..o60s: markouts (bps, + good) against the mid (m) and the "
+                  "oracle (o); slip: bps against the touch when decided (+ worse)")  # fmt: skip
+    table.add_column("time (UTC)", no_wrap=True)
+    for name in ("side", "tag"):
+        table.add_column(name, no_wrap=True)
+    for name in ("size", "price", "slip", *(f"m{h}s" for h in HORIZONS_S),
+                 *(f"o{h}s" for h in HORIZONS_S)):  # fmt: skip
+        table.add_column(name, justify="right", no_wrap=True)
+    for f in fills[:limit]:
+        table.add_row(_clock(f.time_ms), "buy" if f.side == "B" else "sell", f.tag[:8],
+                      str(f.sz), str(f.px), _num(f.slippage_bps, 1),
+                      *(_num(m, 1) for m in f.mid_markouts),
+                      *(_num(m, 1) for m in f.oracle_markouts))  # fmt: skip
+    if len(fills) > limit:
+        table.caption = f"... {len(fills) - limit} more in the CSV; {table.caption}"
+    return table
+
+
+def _chart(report: Report, width: int) -> Text:
+    values = [v for _, v in report.pnl_curve]
+    if not values:
+        return Text("PnL curve: no fills")
+    lines = pnl_chart(values, width=max(20, width - 14), height=6)
+    hi, lo = max(values), min(values)
+    text = Text("PnL curve (equity, fees included)\n", style="bold")
+    for i, line in enumerate(lines):
+        label = f"{hi:>+10.4f} " if i == 0 else f"{lo:>+10.4f} " if i == len(lines) - 1 \
+            else " " * 11  # fmt: skip
+        text.append(label, style="dim")
+        text.append(line + "\n", style="green" if values[-1] >= 0 else "red")
+    return text
+
+
+def print_report(report: Report, *, width: int | None = None,
+                 console: Console | None = None) -> None:  # fmt: skip
+    """Print `report` (summary, markouts, PnL chart, halts, worst fills, fills)."""
+    out = console or Console(width=width)
+    width = out.width
+    meta = report.meta
+    title = (f"{meta.get('source', 'session')} {meta.get('market', '')} "
+             f"{meta.get('strategy', '')}").strip()  # fmt: skip
+    lines = [f"{k}: {v}" for k, v in meta.items() if k not in ("source",) and v not in (None, "")]
+    out.print(Panel(Group(Text("\n".join(lines), style="dim"), _summary(report)), title=title))
+    out.print(_markouts(report))
+    out.print(_chart(report, width))
+    if report.halts:
+        halts = Table(title="halts", title_justify="left")
+        halts.add_column("time")
+        halts.add_column("kind")
+        halts.add_column("reason")
+        for t, kind, reason in report.halts:
+            halts.add_row(_clock(t), kind, reason)
+        out.print(halts)
+    if report.worst:
+        out.print(_fills_table("worst fills (10 s markout against the mid)", report.worst))
+    out.print(_fills_table("fills", report.fills))
+
+
+def sweep_table(rows: Sequence[dict[str, Any]], keys: Sequence[str],
+                console: Console | None = None) -> None:
+    """Print one line per sweep run: its values, PnL, trades, edge, drawdown."""
+    out = console or Console()
+    table = Table(title="sweep", title_justify="left")
+    for key in keys:
+        table.add_column(key)
+    for name in ("PnL", "trades", "fills", "exp. edge", "real. edge", "drawdown", "halts"):
+        table.add_column(name, justify="right")
+    for row in rows:
+        s = row["summary"]
+        table.add_row(*(str(row["values"][k]) for k in keys), _num(s["realized_pnl"], 4),
+                      str(s["round_trips"]), str(s["fills"]),
+                      _num(s["expected_edge_bps"], 1), _num(s["realized_edge_bps"], 1),
+                      _num(s["max_drawdown"], 4), str(s["halts"]))  # fmt: skip
+    out.print(table)
