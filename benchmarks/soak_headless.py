@@ -112,6 +112,9 @@ async def _finish(node: TradingNode, exchange: SimExchange, user: str,
     checks["in flight"] = (status.in_flight == 0 and pending == 0,
                            f"executor in flight {status.in_flight}, feed pending posts "
                            f"{pending} (quiet {_after(quiet_s)})")  # fmt: skip
+    sim_tids = {f["tid"] for f in exchange.user_fills(user, limit=100_000)}
+    journaled = await _wait(lambda: all(node.engine.log.is_journaled(t) for t in sim_tids), 75.0)
+    print(f"every fill journaled {_after(journaled)} of quiet", flush=True)
     node.request_stop("soak finished")
 
 

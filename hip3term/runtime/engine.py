@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -61,6 +61,7 @@ from hip3term.risk.gates import ActionBudget, GateKeeper
 from hip3term.risk.latch import HardStopLatch, MarketHealth, RiskInputs, RiskMonitor
 from hip3term.risk.ready import TradingReadyChecker
 from hip3term.runtime.eventlog import EventLog
+from hip3term.runtime.fillgap import FillGapWatch
 from hip3term.runtime.gating import TwoSidedGateKeeper, is_two_sided
 from hip3term.runtime.host import StrategyHost
 from hip3term.runtime.snapshot import CommandResult, OperatorCommand
@@ -123,6 +124,8 @@ class Engine:
                                  journal=journal, emit=self._emit, asset_of=self._asset_of)
         self.session = 0
         self.held_reason = ""  # why an operator level (pause, halt) holds the latch
+        self.fill_gaps = FillGapWatch(self.tracker)
+        self.on_fill_gap: Callable[[], None] | None = None  # the node reconciles then
         self.ws_down_since_ms: int | None = clock.now_ms()  # down until the first connection
         self._md_ok = False
         self._queue: deque[object] = deque()
@@ -284,6 +287,8 @@ class Engine:
         if now_ns >= self._next_positions_ns:
             self._next_positions_ns = now_ns + _POSITION_EVERY_NS
             self.journal_positions(now)
+        if self.fill_gaps.due(now) and self.on_fill_gap is not None:
+            self.on_fill_gap()  # a fill frame went missing: fetch the exchange's truth
 
     def risk_inputs(self, now_ns: int) -> RiskInputs:
         """What the risk monitor reads, now."""
@@ -401,6 +406,7 @@ class Engine:
 
     def _dispatch(self, event: object) -> None:
         self.log.record(event)
+        self.fill_gaps.on_event(event, self.clock.now_ms())
         if isinstance(event, FillApplied) and not event.reflected:
             self.budget.on_fill_volume(event.px * event.sz)
         elif isinstance(event, PositionsSynced):

@@ -11,6 +11,9 @@ taker flag) the feed handed in beforehand (`remember_fill`). A fill `reflected` 
 first sync (already inside the exchange state loaded at start) is journaled only when it
 is newer than `reflected_after_ms`, the last fill time a previous session saved: those
 are fills a crashed session may have missed journaling; older ones are in the journal.
+A fill is journaled once per session (by tid). `recover_fills` journals fills the
+exchange lists that never arrived as frames (a frame lost in transit): the node reads
+them with `userFillsByTime` after every resync and whenever a fill revealed a gap.
 """
 
 from __future__ import annotations
@@ -48,11 +51,40 @@ from hip3term.core.events import (
 from hip3term.persistence.writer import JournalWriter
 from hip3term.runtime.snapshot import EventLine
 
-__all__ = ["EventLog", "FillExtras"]
+__all__ = ["EventLog", "FillExtras", "RecoveredFill"]
 
 _log = logging.getLogger("hip3term.engine")
 _MAX_LINES = 200
 _MAX_FILL_EXTRAS = 10_000
+
+
+class RecoveredFill(Protocol):
+    """A fill read back from the exchange (`wire.Fill`)."""
+
+    @property
+    def coin(self) -> str: ...
+    @property
+    def side(self) -> str: ...
+    @property
+    def px(self) -> Decimal: ...
+    @property
+    def sz(self) -> Decimal: ...
+    @property
+    def fee(self) -> Decimal: ...
+    @property
+    def tid(self) -> int: ...
+    @property
+    def oid(self) -> int: ...
+    @property
+    def time_ms(self) -> int: ...
+    @property
+    def cloid(self) -> str | None: ...
+    @property
+    def fee_token(self) -> str: ...
+    @property
+    def closed_pnl(self) -> Decimal: ...
+    @property
+    def crossed(self) -> bool: ...
 
 
 class FillExtras(Protocol):
@@ -87,7 +119,42 @@ class EventLog:
         self.recent: deque[EventLine] = deque(maxlen=_MAX_LINES)
         self.fills_journaled = 0
         self.last_fill_ms: int | None = None
+        self._journaled: dict[int, None] = {}  # tids journaled this session, oldest first
         self._extras: dict[int, FillExtras] = {}
+
+    def _journaled_fill(self, tid: int, time_ms: int) -> None:
+        self.fills_journaled += 1
+        self.last_fill_ms = max(self.last_fill_ms or 0, time_ms)
+        self._journaled[tid] = None
+        if len(self._journaled) > _MAX_FILL_EXTRAS:
+            del self._journaled[next(iter(self._journaled))]
+
+    def is_journaled(self, tid: int) -> bool:
+        """Whether this session journaled the fill `tid` (the newest 10 000 are known)."""
+        return tid in self._journaled
+
+    def recover_fills(self, fills: Iterable[RecoveredFill], now_ms: int) -> int:
+        """Journal fills the exchange lists that never reached us (their frame was lost);
+        the positions already adopted the exchange's state. Returns how many."""
+        count = 0
+        for fill in fills:
+            if fill.tid in self._journaled or (self.reflected_after_ms is not None
+                                               and fill.time_ms <= self.reflected_after_ms):
+                continue
+            if self.journal is not None:
+                self.journal.record_fill(
+                    market=fill.coin, side=fill.side, price=fill.px, size=fill.sz,
+                    fee=fill.fee, tid=fill.tid, oid=fill.oid, time_ms=fill.time_ms,
+                    cloid=fill.cloid, fee_token=fill.fee_token, closed_pnl=fill.closed_pnl,
+                    crossed=fill.crossed,
+                )  # fmt: skip
+            self._journaled_fill(fill.tid, fill.time_ms)
+            count += 1
+        if count:
+            self.risk(now_ms, "fills_recovered", f"{count} fills whose frame never arrived "
+                      "were read from the exchange (userFillsByTime) and journaled",
+                      severity="warning")  # fmt: skip
+        return count
 
     def remember_fill(self, fill: FillExtras) -> None:
         """Keep the wire fields of a fill until its `FillApplied` is recorded."""
@@ -163,7 +230,7 @@ class EventLog:
     def _fill(self, event: FillApplied) -> None:
         extras = self._extras.pop(event.tid, None)
         newer = self.reflected_after_ms is not None and event.time_ms > self.reflected_after_ms
-        if event.reflected and not newer:
+        if (event.reflected and not newer) or event.tid in self._journaled:
             return
         if self.journal is not None:
             self.journal.record_fill(
@@ -173,8 +240,7 @@ class EventLog:
                 closed_pnl=extras.closed_pnl if extras else None,
                 crossed=extras.crossed if extras else False,
             )  # fmt: skip
-        self.fills_journaled += 1
-        self.last_fill_ms = max(self.last_fill_ms or 0, event.time_ms)
+        self._journaled_fill(event.tid, event.time_ms)
         if not event.reflected:
             self.line(event.ts_ms, "info", "fill",
                       f"{event.market} {'buy' if event.is_buy else 'sell'} {event.sz} @ "

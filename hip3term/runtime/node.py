@@ -21,6 +21,10 @@ restores the previous session's state, and runs these named tasks in one TaskGro
 - "dead-man switch": `scheduleCancel` armed and refreshed when READY (see `deadman`);
 - "state saver": the runtime and strategy state saved to the journal every 2 s when it
   changed (latch, last fill time, strategy status, metrics), restored at the next start;
+- "fill audit": after every resync the account's recent fills are read back
+  (`userFillsByTime`) and those whose frame was lost are journaled, so every fill ends up
+  in the journal; when the engine notices a missed fill (`fillgap`) it asks for a resync
+  at once, which also sets the positions right;
 - "shutdown": waits for `request_stop`, then shuts down gracefully (below);
 - any `extra_tasks` of the front end (headless status line, stdin commands).
 
@@ -45,7 +49,7 @@ from hip3term.config import Settings
 from hip3term.core.clock import Clock, LiveClock
 from hip3term.core.events import OrderState
 from hip3term.core.nonce import FileNonceStore, NonceManager
-from hip3term.errors import Hip3Error, NonceError
+from hip3term.errors import Hip3Error, MarketError, NonceError
 from hip3term.execution.executor import ExecutorLoop, Signer
 from hip3term.feeds import FeedClient
 from hip3term.feeds.health import (
@@ -64,6 +68,7 @@ from hip3term.persistence.writer import JournalWriter
 from hip3term.recording.format import RecordingHeader
 from hip3term.recording.recorder import Recorder
 from hip3term.runtime import views
+from hip3term.runtime.audit import FillAudit
 from hip3term.runtime.credentials import Credentials
 from hip3term.runtime.deadman import DeadManSwitch
 from hip3term.runtime.engine import Engine
@@ -84,6 +89,7 @@ _log = logging.getLogger("hip3term.node")
 _SAVE_EVERY_S = 2.0
 _QUIT_WAIT_S = 5.0
 _RESYNC_RETRY_S = 1.0
+_MARKET_TRIES = 3
 RESYNC_EVERY_S = 60.0
 """A connected node also reconciles this often (a fill frame lost in transit is found)."""
 
@@ -129,12 +135,16 @@ class TradingNode:
         self.dead_man: DeadManSwitch | None = None
         if not self.observe:
             self._build_executor()
+        self.audit = FillAudit(self.feed, self.engine, self.clock, self.account,
+                               settings.feeds.info_timeout_s)
         self.recorder: Recorder | None = None
         self.journal: Journal | None = None
         self.writer: JournalWriter | None = None
         self._record = record
         self._stop = asyncio.Event()
         self._resync_wanted = asyncio.Event()
+        self._market_failures = 0
+        self.engine.on_fill_gap = self._resync_wanted.set  # the resync audits the fills
         self._tasks: list[asyncio.Task[Any]] = []
         self._last_saved: dict[str, Any] | None = None
         self._was_connected = False
@@ -231,7 +241,7 @@ class TradingNode:
         jobs: list[tuple[str, Awaitable[None]]] = [
             ("feed", self.feed.run()), ("journal writer", self.writer.run()),
             ("engine tick", self._ticker()), ("resync", self._resyncer()),
-            ("state saver", self._state_saver()),
+            ("state saver", self._state_saver()), ("fill audit", self.audit.run()),
         ]
         if self.executor is not None and self.dead_man is not None:
             jobs += [("executor", self.executor.run()), ("dead-man switch", self.dead_man.run())]
@@ -354,10 +364,13 @@ class TradingNode:
             session = self.engine.session
             try:
                 await self._resync(session)
-            except (FeedError, TimeoutError) as exc:
+            except (FeedError, TimeoutError, MarketError) as exc:
+                if isinstance(exc, MarketError) and self._market_failures >= _MARKET_TRIES:
+                    raise  # the market really is unknown (or the answers keep breaking)
                 if session == self.engine.session and self.feed.connected:
+                    why = str(exc) or type(exc).__name__
                     self.engine.log.line(self.clock.now_ms(), "warning", "resync",
-                                         f"resync failed ({exc}); retrying")
+                                         f"resync failed ({why}); retrying")
                     await asyncio.sleep(_RESYNC_RETRY_S)
                     if session == self.engine.session:
                         self._resync_wanted.set()
@@ -381,6 +394,7 @@ class TradingNode:
         if self.executor is not None:
             await self.executor.refresh_rate_limit()
         engine.on_reconciled(state.data, orders.data, requested_ms=requested, session=session)
+        self.audit.wanted.set()
 
     async def _load_market(self, timeout: float) -> None:  # noqa: ASYNC109  # reason: info timeout
         dex = self.settings.market.dex
@@ -388,8 +402,10 @@ class TradingNode:
         meta = await self.feed.post_info({"type": "meta", "dex": dex}, timeout=timeout)
         if not isinstance(dexs.data, list) or not isinstance(meta.data, dict):
             raise FeedError("perpDexs or meta answered with an unexpected shape")
+        self._market_failures += 1  # reset below; a garbled answer is retried a few times
         directory = AssetDirectory.from_responses(dexs.data, {dex: meta.data})
         info = directory.lookup(self.engine.market)
+        self._market_failures = 0
         self.engine.attach_rules(info, directory)
         self.engine.log.line(self.clock.now_ms(), "info", "market",
                              f"{info.name}: asset {info.asset_id}, size decimals "

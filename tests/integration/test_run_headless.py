@@ -15,16 +15,23 @@ import pytest
 from hip3term.config import Settings, load_settings
 from hip3term.errors import ConfigError
 from hip3term.runtime.credentials import SIM_FUNDING, resolve_credentials
+from hip3term.runtime.node import TradingNode
+from hip3term.runtime.snapshot import OperatorCommand
 from hip3term.venue.hyperliquid.actions import LimitType, order_action, order_wire
 from hip3term.venue.hyperliquid.signing import signed_body
 from hip3term.venue.sim.exchange import SimExchange
 from tests.integration.runtime_support import (
     ACCOUNT,
+    Churn,
     Headless,
+    credentials,
     env_without_keys,
+    eventually,
     live_sim,
     node_config,
     read_journal,
+    running,
+    settings_for,
     sim_open_orders,
 )
 
@@ -162,3 +169,28 @@ def test_credentials_refuse_what_a_venue_needs() -> None:
     watch = resolve_credentials(_settings(**{"venue.name": "mainnet"}), observe=True,
                                 embedded_sim=False, env={})
     assert watch.key is None and watch.account is None  # observe needs nothing
+
+
+async def test_every_fill_is_journaled_when_frames_are_lost(tmp_path: Path) -> None:
+    # A tenth of the simulator's frames are broken: fill frames among them never reach
+    # the node, which notices, reconciles, reads those fills back and journals them.
+    async with live_sim(faults="malformed=0.1") as server:
+        ex = server.exchange
+        node = TradingNode(settings_for(tmp_path, server.url, **{
+            "risk.max_cumulative_loss": 1000, "risk.max_consecutive_losses": 1000,
+            "risk.reject_storm_count": 1000, "feeds.info_timeout_s": 2}),
+            strategy=Churn(), credentials=credentials(), ws_url=server.url)
+        async with running(node):
+            await eventually(lambda: len(ex.user_fills(ACCOUNT.address)) >= 16, "16 fills",
+                             timeout=40)
+            node.command(OperatorCommand.PAUSE, who="tester", reason="enough")
+            tids = {f["tid"] for f in ex.user_fills(ACCOUNT.address)}
+            await eventually(lambda: all(node.engine.log.is_journaled(t) for t in tids),
+                             "every fill journaled")  # lost ones recovered (most runs lose some)
+        assert server.fault_counters()["malformed"] > 0
+    journal = await read_journal(node.settings.paths.journal)
+    try:
+        journaled = [f.tid for f in await journal.fills(node.session_id)]
+    finally:
+        await journal.aclose()
+    assert set(journaled) >= tids and len(journaled) == len(set(journaled))  # once each
