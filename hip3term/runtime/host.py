@@ -118,6 +118,8 @@ class StrategyHost:
         self.call("on_fill", fill)
 
     def call(self, name: str, *args: object) -> None:
+        """Run the strategy's callback `name` (e.g. "on_book") and carry out what it asked
+        for; nothing before `attach` or after `stop`. Exceptions are logged, not raised."""
         ctx = self.ctx
         if ctx is None or self.stopped:
             return
@@ -256,6 +258,7 @@ class StrategyHost:
             self.emit(self.gates.flatten(intent.market, now, why))
 
     def tell(self, cloid: str, status: str) -> None:
+        """Tell the strategy that its order `cloid` is now in `status`."""
         self.call("on_order_update", _Update(self.market, cloid, status))
 
     # ------------------------------------------------------------ events
