@@ -258,7 +258,9 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
         if not self.pacer.may_run():
             return inner.select(_IDLE_POLL_S)
         now = self.vclock.ns
-        deadline = None if timeout is None else now + max(1, math.ceil(timeout * _NS_PER_S))
+        # round, not ceil: the loop's 1 ns clock resolution absorbs the float error of
+        # `when`, so 0.2 + 0.1 s lands on 300 000 000 ns, not one above
+        deadline = None if timeout is None else now + max(1, round(timeout * _NS_PER_S))
         wakes = self._wakes
         source = self._source
         while source is not None:

@@ -359,12 +359,14 @@ def _pnl_curve(fills: Sequence[object], series: MarketSeries) -> tuple[tuple[int
         last_px = px
         position = 0.0 if abs(position) < 1e-12 else position
         points.append((t_ms, _equity(cash, position, series, t_ms, last_px)))
-        end = (int(_get(fills[i + 1], "time_ms")) if i + 1 < len(fills)
-               else series.end_ns // _NS_PER_MS)
+        last = i + 1 == len(fills)
+        end = series.end_ns // _NS_PER_MS if last else int(_get(fills[i + 1], "time_ms"))
         t = t_ms + 1000
         while position and t < end:
             points.append((t, _equity(cash, position, series, t, last_px)))
             t += 1000
+        if position and last and end > t_ms:  # the end of the recording, marked to market
+            points.append((end, _equity(cash, position, series, end, last_px)))
     return tuple(points)
 
 

@@ -7,7 +7,8 @@
   other frame of the recording, its account frames and post answers included, is the
   recorded session's own business and is skipped) are read in recorded order. A frame
   received at monotonic time `m` is due at virtual time `started_wall_ns + (m -
-  started_mono_ns)` from the header. At that time it is parsed once (`parse_frame`, the
+  started_mono_ns)` from the header (frames of other coins are left out, as a session
+  subscribes to its own market only). At that time it is parsed once (`parse_frame`, the
   feed's parser) and the exchange side sees it (`RecordedBookExchange.on_market`, and
   the market series kept for markouts); it reaches the engine `feed_latency` later, after
   the feed's duplicate filter (`feeds.dedupe.FrameFilter`), through `on_event`.
@@ -94,6 +95,7 @@ class VenueCounters:
     delivered: int = 0
     dropped: int = 0
     malformed: int = 0
+    other_coin: int = 0
     duplicates: int = 0
     account_frames: int = 0
     posts: int = 0
@@ -194,6 +196,11 @@ class ReplayVenue:
             return False
         if event.channel not in MARKET_CHANNELS:
             return False  # a recording without channel names: acks, answers, account frames
+        mine = self._mine(event)
+        if mine is None:
+            self.counters.other_coin += 1
+            return False
+        event = mine
         now = self.clock.ns
         self.counters.market_frames += 1
         self.last_frame_ns = now
@@ -206,6 +213,15 @@ class ReplayVenue:
             return False
         self._deliver(event, raw)
         return True
+
+    def _mine(self, event: wire.Event) -> wire.Event | None:
+        # Only the market's own frames (and trades): a session subscribes to its coin only.
+        if isinstance(event, wire.Trades):
+            trades = tuple(t for t in event.trades if t.coin == self._coin)
+            if len(trades) == len(event.trades):
+                return event
+            return wire.Trades(trades) if trades else None
+        return event if getattr(event, "coin", self._coin) == self._coin else None
 
     def _on_exchange(self, now: int, event: wire.Event) -> None:
         try:

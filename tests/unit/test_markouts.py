@@ -1,0 +1,192 @@
+"""Report arithmetic on a tiny hand-made recording: markouts against the mid and the
+oracle at 1 s / 10 s / 60 s, slippage, fill rate, edge, round trips, the PnL curve and its
+drawdown. Every expected number below was worked out by hand from the frames."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from hip3term.core.clock import SimClock
+from hip3term.recording.format import RecordingHeader
+from hip3term.recording.recorder import Recorder
+from hip3term.replay.report import (
+    MarketSeries,
+    SessionRows,
+    build_report,
+    markout_bps,
+    max_drawdown,
+    pnl_chart,
+    save,
+    series_from_recording,
+)
+
+COIN = "xyz:COIN"
+START_MS = 1_785_000_000_000
+HEADER = RecordingHeader(market=COIN, dex="xyz", venue="sim", ws_url="sim://test",
+                         config_hash="test")
+
+
+def bbo(t_ms: int, bid: str, ask: str) -> bytes:
+    return orjson.dumps({"channel": "bbo", "data": {"coin": COIN, "time": t_ms, "bbo": [
+        {"px": bid, "sz": "5", "n": 1}, {"px": ask, "sz": "5", "n": 1}]}})
+
+
+def ctx(oracle: str) -> bytes:
+    return orjson.dumps({"channel": "activeAssetCtx", "data": {"coin": COIN, "ctx": {
+        "funding": "0.0", "openInterest": "10.0", "prevDayPx": "100.0", "dayNtlVlm": "0.0",
+        "premium": "0.0", "oraclePx": oracle, "markPx": oracle, "midPx": None,
+        "impactPxs": None, "dayBaseVlm": "0.0"}}})
+
+
+# (seconds after the start, frame): mids 100 / 101 / 100 / 98 / 97, oracle 100 / 102 / 99
+FRAMES = [
+    (0.0, bbo(START_MS, "99.9", "100.1")), (0.0, ctx("100.0")),
+    (1.0, bbo(START_MS + 1000, "100.9", "101.1")), (5.0, ctx("102.0")),
+    (10.0, bbo(START_MS + 10_000, "99.9", "100.1")), (30.0, ctx("99.0")),
+    (60.0, bbo(START_MS + 60_000, "97.9", "98.1")), (80.0, bbo(START_MS + 80_000, "96.9", "97.1")),
+]
+
+
+@pytest.fixture
+def recording(tmp_path: Path) -> Path:
+    with Recorder.open(tmp_path, HEADER, clock=SimClock(START_MS)) as recorder:
+        for at_s, raw in FRAMES:
+            ns = START_MS * 1_000_000 + round(at_s * 1e9)
+            recorder.frame_in(raw, None, None, wall_ns=ns, mono_ns=ns)
+        return recorder.path
+
+
+def fill(t_s: float, side: str, px: str, sz: str, fee: str, tid: int,
+         cloid: str | None) -> dict[str, Any]:
+    return {"time_ms": START_MS + round(t_s * 1000), "market": COIN, "side": side,
+            "price": Decimal(px), "size": Decimal(sz), "fee": Decimal(fee), "tid": tid,
+            "oid": tid, "cloid": cloid, "crossed": True}
+
+
+def order(t_s: float, side: str, px: str, sz: str, cloid: str, tag: str) -> dict[str, Any]:
+    return {"time_ms": START_MS + round(t_s * 1000), "market": COIN, "side": side,
+            "price": Decimal(px), "size": Decimal(sz), "cloid": cloid, "strategy": "s",
+            "reason": tag}
+
+
+def signal(t_s: float, side: str, px: str, sz: str, edge: str) -> dict[str, Any]:
+    return {"time_ms": START_MS + round(t_s * 1000), "decision": "traded", "side": side,
+            "price": Decimal(px), "size": Decimal(sz), "expected_edge_bps": Decimal(edge)}
+
+
+ROWS = SessionRows(
+    fills=(fill(0, "B", "100", "2", "0.01", 1, "0xa"), fill(1, "A", "101", "2", "0.01", 2, "0xb"),
+           fill(50, "B", "98", "1", "0", 3, None)),
+    orders=(order(0, "B", "100.5", "2", "0xa", "entry"), order(1, "A", "100.5", "2", "0xb", "exit"),
+            order(20, "B", "90", "1", "0xd", "entry")),
+    signals=(signal(0, "B", "100.5", "2", "12"), signal(1, "A", "100.5", "2", "8"),
+             {"time_ms": START_MS, "decision": "skipped", "expected_edge_bps": Decimal(50)}),
+    risk_events=({"time_ms": START_MS + 40_000, "kind": "latch_tripped",
+                  "reason": "operator: test halt"},
+                 {"time_ms": START_MS + 40_000, "kind": "ready", "reason": "not a halt"}),
+    order_events=tuple({"event": "queued", "cloid": c} for c in ("0xa", "0xb", "0xd")),
+)
+
+
+def test_series_reads_the_last_value_at_or_before_a_time(recording: Path) -> None:
+    series = series_from_recording(recording)
+    at = START_MS * 1_000_000
+    assert series.mid_at(at - 1) is None  # before the first frame
+    assert series.mid_at(at) == pytest.approx(100.0)
+    assert series.mid_at(at + 999_999_999) == pytest.approx(100.0)
+    assert series.mid_at(at + 1_000_000_000) == pytest.approx(101.0)  # changes exactly there
+    assert series.touch_at(at, True) == pytest.approx(100.1)
+    assert series.touch_at(at, False) == pytest.approx(99.9)
+    assert series.oracle_at(at + 4_999_999_999) == pytest.approx(100.0)
+    assert series.oracle_at(at + 5_000_000_000) == pytest.approx(102.0)
+    assert series.mid_at(at + 80_000_000_000) == pytest.approx(97.0)
+    assert series.mid_at(at + 80_000_000_001) is None  # past the end of the recording
+
+
+@pytest.mark.parametrize(("is_buy", "px", "ref", "expected"), [
+    (True, 100.0, 101.0, 100.0), (False, 100.0, 101.0, -100.0), (True, 200.0, 199.0, -50.0),
+    (False, 101.0, 100.0, 99.00990099), (True, 100.0, None, None),
+])
+def test_markout_sign_and_scale(is_buy: bool, px: float, ref: float | None,
+                                expected: float | None) -> None:
+    assert markout_bps(is_buy, px, ref) == pytest.approx(expected)
+
+
+def test_fill_markouts_against_mid_and_oracle(recording: Path) -> None:
+    report = build_report(ROWS, series_from_recording(recording), market=COIN)
+    a, b, c = report.fills
+    assert a.mid_markouts == pytest.approx((100.0, 0.0, -200.0))
+    assert a.oracle_markouts == pytest.approx((0.0, 200.0, -100.0))
+    assert b.mid_markouts == pytest.approx((0.0, 99.00990099, 297.02970297))
+    assert b.oracle_markouts == pytest.approx((99.00990099, -99.00990099, 198.01980198))
+    assert c.mid_markouts[:2] == pytest.approx((204.08163265, 0.0))
+    assert c.mid_markouts[2] is None and c.oracle_markouts[2] is None  # 110 s > 80 s end
+    assert report.markouts["mid_1s"] == pytest.approx((100.0 + 0.0 + 204.08163265) / 3)
+    assert report.markouts["oracle_60s"] == pytest.approx((-100.0 + 198.01980198) / 2)
+    assert [f.tid for f in report.worst] == [1, 3, 2]  # by 10 s mid markout, worst first
+
+
+def test_summary_edges_slippage_fill_rate_and_round_trips(recording: Path) -> None:
+    report = build_report(ROWS, series_from_recording(recording), market=COIN)
+    s = report.summary
+    (trip,) = report.round_trips
+    assert trip.pnl == Decimal("1.98") and trip.expected_edge_bps == 12.0
+    assert s["realized_pnl"] == "1.98" and s["round_trips"] == 1 and s["wins"] == 1
+    assert s["realized_edge_bps"] == pytest.approx(99.0)  # 1.98 on 200 of entry notional
+    assert s["expected_edge_bps"] == pytest.approx(10.0)  # traded signals 12 and 8
+    # buy 100 against the ask 100.1, sell 101 against the bid 100.9: both better (-)
+    assert report.fills[0].slippage_bps == pytest.approx(-9.99000999)
+    assert report.fills[1].slippage_bps == pytest.approx(-9.91080278)
+    assert s["slippage_bps"] == pytest.approx((-9.99000999 - 9.91080278) / 2)
+    assert report.fills[2].slippage_bps is None and report.fills[2].tag == "external"
+    assert (s["orders"], s["orders_sent"], s["orders_filled"]) == (3, 3, 2)
+    assert s["fill_rate"] == pytest.approx(2 / 3)
+    assert s["mean_time_to_flat_s"] == pytest.approx(1.0)
+    assert s["halts"] == 1 and report.halts == ((START_MS + 40_000, "latch_tripped",
+                                                 "operator: test halt"),)
+
+
+def test_pnl_curve_and_drawdown(recording: Path) -> None:
+    report = build_report(ROWS, series_from_recording(recording), market=COIN)
+    curve = dict(report.pnl_curve)
+    assert curve[START_MS] == pytest.approx(-0.01)  # long 2 at 100 paid 0.01, mid 100
+    assert curve[START_MS + 1000] == pytest.approx(1.98)  # flat after the round trip
+    assert curve[START_MS + 50_000] == pytest.approx(3.98)  # long 1 at 98, mid 100
+    assert curve[START_MS + 60_000] == pytest.approx(1.98)  # mid 98
+    end_ms, end_equity = report.pnl_curve[-1]
+    assert end_ms == START_MS + 80_000 and end_equity == pytest.approx(0.98)  # end, mid 97
+    assert report.summary["max_drawdown"] == pytest.approx(3.0)  # 3.98 down to 0.98
+
+
+def test_max_drawdown_from_the_highest_peak() -> None:
+    assert max_drawdown([(0, 0.0), (1, 5.0), (2, 2.0), (3, 6.0), (4, 1.0), (5, 4.0)]) == 5.0
+    assert max_drawdown([(0, 1.0), (1, 2.0)]) == 0.0
+    assert max_drawdown([(0, -3.0)]) == 3.0  # below the starting 0
+
+
+def test_pnl_chart_rows_in_eighths() -> None:
+    assert pnl_chart([0.0, 1.0, 2.0, 3.0], width=4, height=2) == ["  ▃█", "▁▆██"]
+    assert pnl_chart([]) == []
+    assert len(pnl_chart([float(i) for i in range(1000)], width=50, height=3)[0]) == 50
+
+
+def test_report_saves_json_and_csv(recording: Path, tmp_path: Path) -> None:
+    report = build_report(ROWS, series_from_recording(recording), market=COIN,
+                          meta={"source": "test"})
+    json_path, csv_path = save(report, tmp_path / "out" / "session.report")
+    data = orjson.loads(json_path.read_bytes())
+    assert data["summary"]["realized_pnl"] == "1.98" and len(data["fills"]) == 3
+    assert data["fills"][0]["markout_mid_1s_bps"] == pytest.approx(100.0)
+    lines = csv_path.read_text().splitlines()
+    assert len(lines) == 4 and "markout_oracle_60s_bps" in lines[0]
+
+
+def test_no_market_data_means_no_markouts() -> None:
+    report = build_report(ROWS, MarketSeries(), market=COIN)
+    assert all(m is None for f in report.fills for m in f.mid_markouts + f.oracle_markouts)
+    assert report.summary["realized_pnl"] == "1.98"

@@ -1,0 +1,229 @@
+"""The replay's virtual-time loop: timers and source items in virtual time, in a fixed
+order; pause and step; the pacer's arithmetic; the speed ladder."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import pytest
+
+from hip3term.replay import clock as clock_module
+from hip3term.replay.clock import Pacer, VirtualClock, VirtualTimeLoop, run_virtual
+from hip3term.replay.thread import SPEEDS, _next_speed
+
+START_NS = 1_785_000_000_000_000_000
+S = 1_000_000_000
+
+
+class ListSource:
+    """Items (due ns, name, market frame?, action) handed out in order; logs them."""
+
+    def __init__(self, clock: VirtualClock, items: list[tuple[int, str, bool]],
+                 log: list[tuple[int, str]],
+                 actions: dict[str, Callable[[], None]] | None = None) -> None:
+        self.clock, self.items, self.log = clock, deque(items), log
+        self.actions = actions or {}
+
+    def next_due_ns(self) -> int | None:
+        return self.items[0][0] if self.items else None
+
+    def dispatch(self) -> bool:
+        due, name, is_frame = self.items.popleft()
+        assert self.clock.ns == due  # the clock stands at the item's time
+        self.log.append((self.clock.ns - START_NS, name))
+        action = self.actions.get(name)
+        if action is not None:
+            action()
+        return is_frame
+
+
+def run(main: Callable[[VirtualTimeLoop], Coroutine[Any, Any, Any]],
+        pacer: Pacer | None = None) -> tuple[VirtualClock, Any]:
+    vclock = VirtualClock(START_NS)
+    loop = VirtualTimeLoop(vclock, pacer)
+    result = run_virtual(main(loop), loop)
+    return vclock, result
+
+
+def test_virtual_clock_reads_one_timeline() -> None:
+    c = VirtualClock(START_NS + 1_234_567)
+    assert c.now_ns() == c.monotonic_ns() == START_NS + 1_234_567
+    assert c.now_ms() == (START_NS + 1_234_567) // 1_000_000
+
+
+def test_sleep_of_an_hour_moves_virtual_time_only() -> None:
+    async def main(loop: VirtualTimeLoop) -> float:
+        await asyncio.sleep(3600)
+        return loop.time()
+
+    vclock, elapsed = run(main)
+    assert elapsed == pytest.approx(3600, abs=1e-6)
+    assert vclock.ns - START_NS == pytest.approx(3600 * S, abs=1000)
+
+
+def test_timers_fire_in_order_at_their_virtual_times() -> None:
+    async def main(loop: VirtualTimeLoop) -> list[tuple[str, float]]:
+        fired: list[tuple[str, float]] = []
+        done = loop.create_future()
+        def fire(name: str) -> None:
+            fired.append((name, loop.time()))
+
+        for name, delay in (("c", 2.5), ("a", 0.25), ("b", 1.0)):
+            loop.call_later(delay, fire, name)
+        loop.call_later(3.0, done.set_result, None)
+        await done
+        return fired
+
+    _, fired = run(main)
+    assert [n for n, _ in fired] == ["a", "b", "c"]
+    assert [t for _, t in fired] == pytest.approx([0.25, 1.0, 2.5], abs=1e-6)
+
+
+def test_timeout_expires_in_virtual_time() -> None:
+    async def main(loop: VirtualTimeLoop) -> float:
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(5):
+                await asyncio.sleep(60)
+        return loop.time()
+
+    _, elapsed = run(main)
+    assert elapsed == pytest.approx(5, abs=1e-6)
+
+
+def test_source_items_interleave_with_timers_in_time_order() -> None:
+    log: list[tuple[int, str]] = []
+
+    async def ticker(loop: VirtualTimeLoop) -> None:
+        for _ in range(3):
+            await asyncio.sleep(0.1)
+            log.append((round(loop.time() * S), "tick"))
+
+    async def main(loop: VirtualTimeLoop) -> None:
+        items = [(START_NS + 50_000_000, "f1", True), (START_NS + 100_000_000, "f2", True),
+                 (START_NS + 250_000_000, "f3", True)]
+        loop.set_source(ListSource(loop.vclock, items, log))
+        await ticker(loop)
+
+    run(main)
+    # an item due at the same instant as a timer comes after the timer
+    assert log == [(50_000_000, "f1"), (100_000_000, "tick"), (100_000_000, "f2"),
+                   (200_000_000, "tick"), (250_000_000, "f3"), (300_000_000, "tick")]
+
+
+def test_a_scheduled_callback_runs_before_later_items() -> None:
+    log: list[tuple[int, str]] = []
+
+    async def main(loop: VirtualTimeLoop) -> None:
+        event = asyncio.Event()
+
+        async def waiter() -> None:
+            await event.wait()
+            log.append((loop.vclock.ns - START_NS, "woken"))
+
+        task = asyncio.create_task(waiter())
+        await asyncio.sleep(0)
+        items = [(START_NS + S, "set", False), (START_NS + S + 1, "later", False),
+                 (START_NS + 2 * S, "last", False)]
+        loop.set_source(ListSource(loop.vclock, items, log, {"set": event.set}))
+        await task
+        await asyncio.sleep(3)
+
+    run(main)
+    assert log == [(S, "set"), (S, "woken"), (S + 1, "later"), (2 * S, "last")]
+
+
+def test_step_runs_exactly_to_the_next_frames_while_paused() -> None:
+    log: list[tuple[int, str]] = []
+    pacer = Pacer(None, paused=True)
+
+    async def main(loop: VirtualTimeLoop) -> None:
+        reached = loop.create_future()
+        items = [(START_NS + S, "a", True), (START_NS + 2 * S, "noise", False),
+                 (START_NS + 3 * S, "b", True), (START_NS + 4 * S, "c", True)]
+        loop.set_source(ListSource(loop.vclock, items, log,
+                                   {"b": lambda: reached.set_result(None)}))
+        pacer.step(2)
+        await reached
+
+    vclock, _ = run(main, pacer)
+    assert [name for _, name in log] == ["a", "noise", "b"]  # "c" waits: still paused
+    assert vclock.ns == START_NS + 3 * S
+    assert pacer.paused and not pacer.may_run()
+
+
+def test_run_virtual_cancels_leftover_tasks_and_closes_the_loop() -> None:
+    cancelled: list[bool] = []
+
+    async def forever() -> None:
+        try:
+            await asyncio.sleep(10**6)
+        except asyncio.CancelledError:
+            cancelled.append(True)
+            raise
+
+    async def main(loop: VirtualTimeLoop) -> VirtualTimeLoop:
+        asyncio.get_running_loop().create_task(forever())
+        await asyncio.sleep(0)
+        return loop
+
+    _, loop = run(main)
+    assert cancelled == [True]
+    assert loop.is_closed()
+
+
+class FakeTime:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+def test_pacer_waits_real_time_scaled_by_speed(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = FakeTime()
+    monkeypatch.setattr(clock_module, "time", fake)
+    pacer = Pacer(10.0)
+    assert pacer.wait_s(START_NS + 5 * S, START_NS) == pytest.approx(0.5)
+    fake.now += 0.2  # 0.2 s of real time later: 2 s of virtual time have passed
+    assert pacer.wait_s(START_NS + 5 * S, START_NS) == pytest.approx(0.3)
+    assert pacer.reached_ns(START_NS + 5 * S, START_NS) == START_NS + 2 * S
+    pacer.set_speed(None)
+    assert pacer.wait_s(START_NS + 50 * S, START_NS) == 0.0
+
+
+def test_pacer_forgives_a_long_lag(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = FakeTime()
+    monkeypatch.setattr(clock_module, "time", fake)
+    pacer = Pacer(1.0)
+    assert pacer.wait_s(START_NS + S, START_NS) == pytest.approx(1.0)
+    fake.now += 10.0  # the code fell 9 s behind real time
+    assert pacer.wait_s(START_NS + 2 * S, START_NS + S) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("bad", [0.0, -1.0, float("inf"), float("nan")])
+def test_pacer_refuses_bad_speeds(bad: float) -> None:
+    with pytest.raises(ValueError, match="speed"):
+        Pacer(bad)
+
+
+def test_pause_resume_toggle_and_step_counts() -> None:
+    pacer = Pacer(1.0)
+    assert pacer.may_run()
+    assert pacer.toggle() is True and not pacer.may_run()
+    pacer.step()
+    assert pacer.may_run() and pacer.steps == 1
+    pacer.frame_done()
+    assert not pacer.may_run()
+    assert pacer.toggle() is False and pacer.may_run()
+
+
+@pytest.mark.parametrize(("speed", "direction", "expected"), [
+    (1.0, +1, 2.0), (1.0, -1, 0.5), (100.0, +1, None), (None, +1, None), (None, -1, 100.0),
+    (0.25, -1, 0.25), (3.0, +1, 5.0), (3.0, -1, 2.0),
+])
+def test_speed_ladder(speed: float | None, direction: int, expected: float | None) -> None:
+    assert _next_speed(speed, direction) == expected
+    assert expected in SPEEDS
