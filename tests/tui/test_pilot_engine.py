@@ -45,13 +45,15 @@ async def test_mainnet_live_starts_nothing_until_the_word_is_typed() -> None:
         assert "not MAINNET" in str(app.screen.query_one("#mainnet-error").render())
         assert not _started(engine)
         await pilot.press(*CONFIRM_WORD, "enter")
-        await wait_for(lambda: app.last_snapshot is not None, 5.0, "the first snapshot")
-        assert engine.started and node.ran
+        await wait_for(lambda: app.last_snapshot is not None and node.ran, 5.0, "the node")
+        assert engine.started
         status = app.main.query_one("#status", LinePane).text_lines()[0]
         assert status.startswith(" MAINNET LIVE ")
         assert node.commands == []
-        engine.request_stop("test")
-        await asyncio.to_thread(engine.join, 5.0)
+        app.begin_stop("test")
+        await wait_for(lambda: not app.is_running, 5.0, "the app to exit")
+    assert await asyncio.to_thread(engine.join, 5.0)
+    assert node.stop_reason == "test"
 
 
 async def test_mainnet_declined_exits_with_status_1_and_never_starts() -> None:
@@ -76,8 +78,10 @@ async def test_commands_cross_to_the_engine_thread() -> None:
         assert [c for c, _, _ in node.commands] == [OperatorCommand.CANCEL]
         assert node.threads == ["hip3term-engine"]
         assert app.results[-1].accepted
-        engine.request_stop("test")
-        await asyncio.to_thread(engine.join, 5.0)
+        app.begin_stop("test")
+        await wait_for(lambda: not app.is_running, 5.0, "the app to exit")
+    assert await asyncio.to_thread(engine.join, 5.0)
+    assert app.return_code == 0
 
 
 async def test_engine_failure_is_shown_then_the_app_exits_with_status_1() -> None:

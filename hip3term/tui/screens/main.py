@@ -67,9 +67,11 @@ class MainScreen(Screen[None]):
             pane.draw(snapshot)
 
     def log_line(self, line: EventLine) -> None:
-        """Add a TUI line (operator key, outcome) to the events log."""
-        self.query_one(EventsLog).add_local(line)
+        """Add a TUI line (operator key, outcome) to the events log; nothing while closing."""
+        for log in self.query(EventsLog):
+            log.add_local(line)
 
     def alert(self, text: str) -> None:
-        """Show a red banner that stays (the engine stopped)."""
-        self.query_one(LatchBanner).alert(text)
+        """Show a red banner that stays (the engine stopped); nothing while closing."""
+        for banner in self.query(LatchBanner):
+            banner.alert(text)
