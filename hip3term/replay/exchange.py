@@ -35,6 +35,7 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any, Final
 
+from hip3term.errors import ConfigError, MarketError
 from hip3term.venue.hyperliquid import wire
 from hip3term.venue.hyperliquid.markets import AssetDirectory, MarketInfo
 from hip3term.venue.sim.book import BookOrder
@@ -104,6 +105,9 @@ class RecordedBookExchange:
         fees_bps: added to the taker and maker fee rates.
         slippage_bps: recorded levels move this far away from the mid before they trade.
         own_accounts: addresses whose recorded trades are left out (the recorded session's).
+
+    Raises:
+        ConfigError: the market is not one the simulated exchange knows.
     """
 
     def __init__(self, market: str, *, clock: Any, account: str, funding: Decimal,
@@ -112,7 +116,11 @@ class RecordedBookExchange:
         meta = load_package_json("meta_xyz.json")
         perp_dexs = load_package_json("perp_dexs.json")
         directory = AssetDirectory.from_responses(perp_dexs, {DEX: meta})
-        self.info: MarketInfo = directory.lookup(market)
+        try:
+            self.info: MarketInfo = directory.lookup(market)
+        except MarketError as exc:
+            raise ConfigError(f"replay of {market}: the simulated exchange trades the markets "
+                              f"of the {DEX!r} dex only ({exc.message})") from None
         spec = _with_fees(market_spec(self.info, meta), Decimal(repr(fees_bps)) / _BPS)
         self.spec = spec
         static_ctxs = load_package_json("xyz_asset_ctxs_2026-05.json")

@@ -141,9 +141,10 @@ class ReplayResult:
 
 def replay_settings(settings: Settings, recording: str | Path, *, strategy: str | None = None,
                     overrides: Mapping[str, Any] | None = None) -> Settings:  # fmt: skip
-    """The settings of a replay: the recording's market, `strategy` if given, and the
-    overrides (a `section.field` key overrides that setting, validated by its section;
-    any other key is a strategy parameter, validated by the plugin's `Params`).
+    """The settings of a replay: the recording's market, the simulated venue (orders are
+    paper; `venue.observe` still withholds them), `strategy` if given, and the overrides (a
+    `section.field` key overrides that setting, validated by its section; any other key is
+    a strategy parameter, validated by the plugin's `Params`).
 
     Raises:
         ConfigError: an override names no setting or fails its section's validation.
@@ -151,8 +152,10 @@ def replay_settings(settings: Settings, recording: str | Path, *, strategy: str 
         RecordingError: the recording cannot be read.
     """
     header = RecordingReader(recording).header
-    market = settings.market.model_validate({"coin": header.market})
-    updates: dict[str, Any] = {"market": market}
+    market = settings.market.model_validate({"dex": header.dex, "coin": header.market})
+    # the replay's exchange is simulated: orders are always paper (unless observing)
+    venue = settings.venue.model_copy(update={"name": "sim", "ws_url": None, "live": False})
+    updates: dict[str, Any] = {"market": market, "venue": venue}
     params = dict(settings.strategy.params)
     sections: dict[str, dict[str, Any]] = defaultdict(dict)
     for key, value in (overrides or {}).items():
@@ -405,7 +408,9 @@ class ReplaySession:
         counters = dataclasses.asdict(self.venue.counters)
         meta = {"source": "replay", "market": self.engine.market,
                 "strategy": self.engine.strategy.name, **self.config.describe()}
+        trips = sorted(self.venue.recorded_round_trips_ns)
         extra = {"venue": counters, "resting_fills": self.exchange.resting_fills,
+                 "recorded_round_trip_ms": trips[len(trips) // 2] / 1e6 if trips else None,
                  "metrics": self.engine.host.metrics.snapshot().as_dict(),
                  "latch": str(self.engine.latch.state), "wall_s": wall_s,
                  "virtual_s": virtual_s,

@@ -146,6 +146,9 @@ class ReplayVenue:
         self._rng = random.Random(seed)
         self._ids = itertools.count(1)
         self._coin = exchange.spec.name
+        self._posts_sent: dict[object, int] = {}
+        self.recorded_round_trips_ns: list[int] = []
+        """Round trips of the recorded session's own posts, as the recording read so far."""
         self._fetch()
 
     # ------------------------------------------------------------ EventSource
@@ -176,11 +179,25 @@ class ReplayVenue:
         offset, last, market = self._offset, 0, MARKET_CHANNELS
         for record in reader:
             self.counters.records += 1
+            if record.channel == "post":
+                self._timed_post(record.kind, record.mono_ns, record.raw)
             if record.kind is not _FRAME_IN or (record.channel is not None
                                                 and record.channel not in market):
                 continue
             last = max(last, record.mono_ns + offset)
             yield last, record.raw
+
+    def _timed_post(self, kind: RecordKind, mono_ns: int, raw: bytes) -> None:
+        # The recorded session's post round trips: written (sent) -> answered (frame).
+        try:
+            message = orjson.loads(raw)
+            post_id = message["id"] if kind is RecordKind.SENT else message["data"]["id"]
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            return
+        if kind is RecordKind.SENT:
+            self._posts_sent[post_id] = mono_ns
+        elif (sent := self._posts_sent.pop(post_id, None)) is not None:
+            self.recorded_round_trips_ns.append(mono_ns - sent)
 
     def _fetch(self) -> None:
         self._next = next(self._records, None)
