@@ -87,6 +87,22 @@ def _fills_table(title: str, fills: Sequence[FillReport], limit: int = 20) -> Ta
     return table
 
 
+def _trips_table(report: Report, limit: int = 10) -> Table:
+    trips = report.round_trips
+    table = Table(title=f"round trips (last {min(limit, len(trips))} of {len(trips)})",
+                  title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 1))  # fmt: skip
+    table.add_column("opened (UTC)", no_wrap=True)
+    table.add_column("side")
+    for name in ("size", "entry", "exit", "PnL", "exp. edge", "real. edge", "to flat"):
+        table.add_column(name, justify="right", no_wrap=True)
+    for t in trips[-limit:]:
+        table.add_row(_clock(t.opened_ms), "long" if t.is_long else "short", str(t.size),
+                      f"{t.entry_px:.6g}", f"{t.exit_px:.6g}", _num(t.pnl, 4),
+                      _num(t.expected_edge_bps, 1), _num(t.realized_edge_bps, 1),
+                      _num(t.time_to_flat_s, 1, " s"))  # fmt: skip
+    return table
+
+
 def _chart(report: Report, width: int) -> Text:
     values = [v for _, v in report.pnl_curve]
     if not values:
@@ -104,7 +120,8 @@ def _chart(report: Report, width: int) -> Text:
 
 def print_report(report: Report, *, width: int | None = None,
                  console: Console | None = None) -> None:  # fmt: skip
-    """Print `report` (summary, markouts, PnL chart, halts, worst fills, fills)."""
+    """Print `report` (summary, markouts, PnL chart, halts, round trips, worst fills,
+    fills)."""
     out = console or Console(width=width)
     width = out.width
     meta = report.meta
@@ -122,6 +139,8 @@ def print_report(report: Report, *, width: int | None = None,
         for t, kind, reason in report.halts:
             halts.add_row(_clock(t), kind, reason)
         out.print(halts)
+    if report.round_trips:
+        out.print(_trips_table(report))
     if report.worst:
         out.print(_fills_table("worst fills (10 s markout against the mid)", report.worst))
     out.print(_fills_table("fills", report.fills))

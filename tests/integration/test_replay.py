@@ -147,6 +147,14 @@ async def test_a_live_session_replayed_with_its_latency_reproduces_its_fills(
     assert len(report.fills) == len(live) and stem.parent == Path(session.recording).parent
     assert report.markouts["mid_1s"] is not None  # read from the session's recording
     assert report.meta["source"] == "live session"
+    done = await asyncio.to_thread(CliRunner().invoke, _app(),
+                                   ["report", "last", "--config", str(config), "--json"])
+    assert done.exit_code == 0, done.output
+    printed = orjson.loads(done.output)
+    assert printed["summary"]["fills"] == len(live) == len(printed["fills"])
+    saved = await asyncio.to_thread(lambda: [Path(f"{stem}{end}").exists()
+                                             for end in (".json", ".fills.csv")])
+    assert saved == [True, True]
 
 
 # ---------------------------------------------------------------- the fill model
@@ -320,6 +328,22 @@ def test_replay_command_prints_and_saves_the_report(sim_recording: Path, tmp_pat
     assert saved["meta"]["fees_bps"] == 1.0 and saved["meta"]["params"]["threshold_bps"] == 0
     bad = CliRunner().invoke(_app(), ["replay", str(copy), "--set", "threshold_bps=-5"])
     assert bad.exit_code != 0 and "threshold_bps" in str(bad.exception)
+    grid = CliRunner().invoke(_app(), ["replay", str(copy), "--sweep", "threshold_bps=0,1000",
+                                       "--set", "cooldown_s=0.5", "--workers", "1", "--json"])
+    assert grid.exit_code == 0, grid.output
+    rows = orjson.loads(grid.output)
+    assert [r["values"]["threshold_bps"] for r in rows] == [0, 1000]
+    assert rows[0]["summary"]["fills"] > 0 == rows[1]["summary"]["fills"]
+    assert copy.with_name(copy.stem + ".sweep.json").exists()
+
+
+def test_replay_modules_import_without_textual_or_rich() -> None:
+    code = ("import sys, hip3term.replay.runner, hip3term.replay.sweep, hip3term.replay.thread; "
+            "print(sorted(m for m in ('textual', 'rich', 'hip3term.tui') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
 
 
 def test_replay_settings_route_overrides(sim_recording: Path) -> None:
