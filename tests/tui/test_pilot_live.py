@@ -52,18 +52,22 @@ async def _flat(rig: LiveRig) -> bool:
     return await rig.position_size() == Decimal(0)
 
 
-async def test_book_is_drawn_within_3s_of_start(make_rig: Callable[..., LiveRig]) -> None:
+async def test_book_is_drawn_within_3s_of_start_and_moves(
+    make_rig: Callable[..., LiveRig],
+) -> None:
     rig = make_rig()
     app = WorkstationApp(rig.engine)
     async with app.run_test(size=SIZE):
         started = time.monotonic()
         ladder = app.main.query_one(BookLadder)
 
-        def drawn() -> bool:
-            return sum("█" in line for line in ladder.text_lines()) >= 10
+        def levels() -> list[str]:
+            return [line for line in ladder.text_lines() if "█" in line]
 
-        await wait_for(drawn, 3.0, "10 levels with size bars in the ladder")
+        await wait_for(lambda: len(levels()) >= 10, 3.0, "10 levels with size bars")
         assert time.monotonic() - started < 3.0
+        first = levels()
+        await wait_for(lambda: levels() != first, 5.0, "the book to move")
 
 
 async def test_h_trips_the_latch_then_exchange_shows_no_orders_and_flat(

@@ -40,8 +40,10 @@ PANES: tuple[tuple[str, str], ...] = (
      "new orders wait; red at the limit: nothing is sent), each pending post (id, kind, "
      "age, nonce, items), then the latest acks, fills and rejects."),
     ("pnl", "Session PnL (realized + unrealized, net of fees) as a chart, green above "
-     "zero and red below; fees, round trips, wins, losses, win rate; the strategy's "
-     "signals, fill rate, expected vs realized edge, slippage, time to flat."),
+     "zero and red below; fees, round trips, wins, losses, win rate, the current run of "
+     "losses (the latch trips past risk.max_consecutive_losses); the strategy's signals, "
+     "fill rate, mean expected vs realized edge and slippage (bps), time to flat (mean / "
+     "max), PnL per trade and of the last trade."),
     ("events", "Signals, fills, rejects, risk events and your own keys with the node's "
      "answer, newest last; times are UTC."),
 )  # fmt: skip

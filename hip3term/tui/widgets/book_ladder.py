@@ -66,7 +66,16 @@ def _disloc_text(label: str, bps: float | None, style: Style) -> Text:
     return pal.pair(label, pal.fmt_bps(bps), shown)
 
 
-def _header(market: MarketSnapshot) -> list[Text]:
+def _px(px: Decimal | None, decimals: int) -> str:
+    # a price with the book's decimals (the wire's "191.1" reads as "191.10" beside it)
+    if px is None:
+        return pal.fmt_num(None)
+    exponent = px.as_tuple().exponent
+    shown = max(decimals, -exponent if isinstance(exponent, int) else 0)
+    return f"{px:.{shown}f}"
+
+
+def _header(market: MarketSnapshot, px_d: int) -> list[Text]:
     book = market.book
     buy, sell = _dislocations(market)
     line0 = pal.join([
@@ -78,9 +87,9 @@ def _header(market: MarketSnapshot) -> list[Text]:
     if market.mark_px is not None and market.oracle_px:
         mark_oracle = float((market.mark_px - market.oracle_px) / market.oracle_px * 10_000)
     line1 = pal.join([
-        pal.pair("oracle", pal.fmt_num(market.oracle_px), pal.ORACLE),
+        pal.pair("oracle", _px(market.oracle_px, px_d), pal.ORACLE),
         Text(pal.fmt_age(market.oracle_age_s), pal.DIM),
-        pal.pair("mark", pal.fmt_num(market.mark_px), pal.MARK),
+        pal.pair("mark", _px(market.mark_px, px_d), pal.MARK),
         Text(f"{pal.fmt_bps(mark_oracle)}bps", pal.LABEL),
     ], " ")  # fmt: skip
     return [line0, line1]
@@ -183,7 +192,7 @@ def ladder_rows(market: MarketSnapshot, orders: Sequence[OrderRow], levels: int,
                                widths, biggest))  # fmt: skip
     tags = _tags(market, bids, asks, levels)
     rows = [_with_tag(row, tags.get(y), width) for y, row in enumerate(rows)]
-    return _header(market) + rows
+    return _header(market, px_d) + rows
 
 
 def levels_for_height(height: int) -> int:

@@ -112,9 +112,8 @@ def _totals(snapshot: NodeSnapshot) -> list[Text]:
     line1 = pal.join([
         pal.pair("trades", str(pnl.trades)), pal.pair("won", str(pnl.wins), pal.PROFIT),
         pal.pair("lost", str(pnl.losses), pal.LOSS), pal.pair("win", pal.fmt_pct(pnl.win_rate)),
-        pal.pair("fills", str(pnl.fills)),
-        pal.pair("streak", str(pnl.consecutive_losses),
-               pal.WARN if pnl.consecutive_losses else pal.VALUE),
+        pal.pair("loss run", str(pnl.consecutive_losses),
+                 pal.WARN if pnl.consecutive_losses else pal.VALUE),
     ])  # fmt: skip
     return [line0, line1]
 
@@ -132,7 +131,7 @@ def _strategy(snapshot: NodeSnapshot) -> list[Text]:
         pal.pair("filled", pal.fmt_pct(m.fill_rate)),
         pal.pair("edge exp", pal.fmt_bps(m.mean_expected_edge_bps)),
         pal.pair("real", pal.fmt_bps(m.mean_realized_edge_bps)),
-        pal.pair("slip", pal.fmt_bps(m.mean_slippage_bps)), Text("bps", pal.LABEL),
+        pal.pair("slip", pal.fmt_bps(m.mean_slippage_bps)),
     ])  # fmt: skip
     line2 = pal.join([
         pal.pair("flat in", f"{pal.fmt_age(m.mean_time_to_flat_s)}"
