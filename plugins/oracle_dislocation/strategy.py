@@ -40,7 +40,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from decimal import Decimal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from hip3term.book.features import Feature, Features
 from hip3term.errors import MarketError
@@ -67,10 +67,11 @@ class OracleDislocationParams(StrategyParams):
     threshold_bps: float = Field(
         15.0, ge=0, le=1000,
         description="Expected edge after round-trip fees a dislocation needs to be traded.")
-    taker_fee_bps: float = Field(
-        9.0, ge=0, le=100,
-        description="Taker fee per side: tier-0 4.5 bps x 2 on a HIP-3 dex at deployer fee "
-                    "scale 1 (a tenth in growth mode); entry and exit both pay it.")
+    taker_fee_bps: float | None = Field(
+        None, ge=0, le=100,
+        description="Taker fee per side, paid on entry and exit. Default: the market's own "
+                    "tier-0 taker fee from its meta (4.5 bps, times the HIP-3 deployer scale, "
+                    "a tenth in growth mode: 0.9 bps on xyz:COIN). Required with gate_model.")
     size_alpha: Decimal = Field(
         Decimal("0.05"), gt=0, le=1,
         description="Fraction of the size at the touch to take.")
@@ -95,6 +96,13 @@ class OracleDislocationParams(StrategyParams):
         description="With a gate, trade a signal only when its probability of a positive "
                     "after-fee markout is at least this (0 passes all).")
 
+    @model_validator(mode="after")
+    def _gate_needs_fees(self) -> OracleDislocationParams:
+        if self.gate_model is not None and self.taker_fee_bps is None:
+            raise ValueError("gate_model needs an explicit taker_fee_bps: the bundle was "
+                             "trained for given fees, and they must match")
+        return self
+
 
 class OracleDislocation(Strategy[OracleDislocationParams]):
     """The oracle-dislocation IOC taker (see the module docstring)."""
@@ -113,8 +121,15 @@ class OracleDislocation(Strategy[OracleDislocationParams]):
         self._flatten_ns: int | None = None
         self.signals = 0
         self.entries = 0
-        self.gate = (None if params.gate_model is None
+        self.gate = (None if params.gate_model is None or params.taker_fee_bps is None
                      else _load_gate(params.gate_model, params.taker_fee_bps))
+        self._fee_bps: float | None = params.taker_fee_bps
+
+    def fee_bps(self, ctx: StrategyContext[OracleDislocationParams]) -> float:
+        """Taker fee per side in bps: the parameter, else the market's tier-0 taker fee."""
+        if self._fee_bps is None:
+            self._fee_bps = float(ctx.rules.taker_fee_rate) * 1e4
+        return self._fee_bps
 
     # -- callbacks ---------------------------------------------------------------------
 
@@ -153,25 +168,25 @@ class OracleDislocation(Strategy[OracleDislocationParams]):
             self._manage_exit(ctx, features, position)
         else:
             self._flatten_ns = None
-        found = self._signal(features)
+        found = self._signal(features, self.fee_bps(ctx))
         if found is not None:
             self._on_signal(ctx, features, position, *found)
 
-    def _signal(self, features: Features) -> tuple[Side, float, float] | None:
+    def _signal(self, features: Features, fee_bps: float) -> tuple[Side, float, float] | None:
         # (side, dislocation, expected edge) of the larger valid dislocation over the bar
         buy, sell = features.buy_dislocation_bps, features.sell_dislocation_bps
         if buy.value is None or sell.value is None:
             return None
         side: Side = "buy" if buy.value >= sell.value else "sell"
         dislocation = max(buy.value, sell.value)
-        edge = dislocation - 2 * self.params.taker_fee_bps
+        edge = dislocation - 2 * fee_bps
         return (side, dislocation, edge) if edge > self.params.threshold_bps else None
 
     def _on_signal(self, ctx: StrategyContext[OracleDislocationParams], features: Features,
                    position: PositionLike | None, side: Side, dislocation: float,
                    edge: float) -> None:
         self.signals += 1
-        values = {"dislocation_bps": dislocation, "fees_bps": 2 * self.params.taker_fee_bps}
+        values = {"dislocation_bps": dislocation, "fees_bps": 2 * self.fee_bps(ctx)}
         if features.oracle_age_s.value is not None:
             values["oracle_age_s"] = features.oracle_age_s.value
         reason = self._blocker(ctx, features.oracle_age_s, position)
@@ -248,7 +263,7 @@ class OracleDislocation(Strategy[OracleDislocationParams]):
         side: Side = "sell" if is_long else "buy"
         reason = f"dislocation closed ({gap.value:.1f} bps from the oracle)"
         move = (touch.px - position.entry_px) / position.entry_px * (1 if is_long else -1)
-        edge = float(move) * 1e4 - self.params.taker_fee_bps
+        edge = float(move) * 1e4 - self.fee_bps(ctx)
         px = _buffered_price(ctx, touch.px, is_buy=not is_long, ticks=self.params.buffer_ticks)
         try:
             sz = ctx.rules.round_size(abs(position.size), reduce_only=True)

@@ -180,7 +180,7 @@ def test_gate_refuses_missing_malformed_and_foreign_files(tmp_path: Path) -> Non
 
 def test_taker_refuses_a_gate_trained_with_other_fees(model_dir: Path) -> None:
     with pytest.raises(ModelError, match=r"1\.8 bps round-trip fees"):
-        OracleDislocation(OracleDislocationParams(gate_model=str(model_dir)))  # 2 x 9 bps
+        OracleDislocation(OracleDislocationParams(gate_model=str(model_dir), taker_fee_bps=9))
 
 
 def _run(recording: Path, model_dir: Path | None, threshold: float = 0.5) -> StrategyRun:

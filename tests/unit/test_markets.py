@@ -368,3 +368,42 @@ def test_wire_strings_refuse_invalid_numbers(coin: MarketInfo) -> None:
         coin.size_wire(Decimal("1.0005"))
     with pytest.raises(TypeError):
         coin.price_wire(190.1)  # type: ignore[arg-type]  # reason: the point
+
+
+# --- fees (PROTOCOL.md 3.5: base tier taker 4.5 bps, maker 1.5 bps; scaleIfHip3 =
+# s < 1 ? s + 1 : 2s; growth mode x0.1)
+
+
+def test_fees_of_a_growth_mode_market_from_the_real_meta(directory: AssetDirectory) -> None:
+    coin = directory.lookup("xyz:COIN")  # deployerFeeScale "1.0", growthMode "enabled"
+    assert coin.deployer_fee_scale == Decimal(1) and coin.growth_mode
+    # 4.5 bps x 2 (scale 1) x 0.1 = 0.9 bps; 1.5 bps x 2 x 0.1 = 0.3 bps
+    assert coin.taker_fee_rate == Decimal("0.00009")
+    assert coin.maker_fee_rate == Decimal("0.00003")
+
+
+def test_fees_of_a_market_without_growth_mode(directory: AssetDirectory) -> None:
+    gold = directory.lookup("xyz:GOLD")  # deployerFeeScale "1.0", no growth mode
+    assert not gold.growth_mode
+    assert gold.fee_rates() == (Decimal("0.0009"), Decimal("0.0003"))  # 9 and 3 bps
+
+
+def test_validator_perps_pay_the_base_rates(directory: AssetDirectory) -> None:
+    btc = directory.lookup("BTC")
+    assert btc.deployer_fee_scale is None
+    assert btc.fee_rates() == (Decimal("0.00045"), Decimal("0.00015"))
+
+
+@pytest.mark.parametrize(
+    ("scale", "growth", "taker_units"),
+    [  # the worked table of PROTOCOL.md 3.5, in units of the normal fee
+        ("0", False, "1"), ("0.5", False, "1.5"), ("1", False, "2"), ("3", False, "6"),
+        ("0", True, "0.1"), ("0.5", True, "0.15"), ("1", True, "0.2"), ("9.99", True, "1.998"),
+    ],
+)
+def test_hip3_fee_scale_matches_the_protocol_table(scale: str, growth: bool,
+                                                   taker_units: str) -> None:
+    from hip3term.venue.hyperliquid.markets import BASE_TAKER_FEE_RATE, hip3_fee_rates
+
+    taker, _ = hip3_fee_rates(Decimal(scale), growth_mode=growth)
+    assert taker == BASE_TAKER_FEE_RATE * Decimal(taker_units)

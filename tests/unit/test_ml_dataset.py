@@ -221,7 +221,7 @@ def test_taker_signal_matches_the_plugin(buy: float | None, sell: float | None, 
     taker = OracleDislocation(OracleDislocationParams(taker_fee_bps=fee,
                                                       threshold_bps=threshold))
     features = _features(buy, sell)
-    theirs = taker._signal(features)
+    theirs = taker._signal(features, fee)
     ours = taker_signal(features, 2 * fee, threshold)
     assert (None if theirs is None else theirs[:2]) == ours
 

@@ -36,8 +36,15 @@ def through(px: str, oracle: str) -> float:
     return abs(bps(px, oracle))
 
 
+def P(**params: Any) -> OracleDislocationParams:  # noqa: N802  # reason: reads like a type
+    """Parameters with the hand-worked fee of these tests: 9 bps a side (a HIP-3 market at
+    deployer scale 1 without growth mode); the market's own fee is tested separately."""
+    params.setdefault("taker_fee_bps", 9.0)
+    return OracleDislocationParams(**params)
+
+
 def setup(**params: Any) -> StrategyHarness:
-    h = StrategyHarness(OracleDislocation(OracleDislocationParams(**params)), coin_info(),
+    h = StrategyHarness(OracleDislocation(P(**params)), coin_info(),
                         SimClock(T0))
     h.feed(ctx_frame("190.00"), at_ms=T0)
     return h
@@ -127,7 +134,7 @@ def test_moving_oracle_resets_the_age() -> None:
 @pytest.mark.parametrize("case", ["book stale", "context stale", "oracle frozen", "no ctx"])
 def test_invalid_features_give_no_signal(case: str) -> None:
     clock = SimClock(T0)
-    h = StrategyHarness(OracleDislocation(OracleDislocationParams()), coin_info(), clock)
+    h = StrategyHarness(OracleDislocation(P()), coin_info(), clock)
     if case != "no ctx":
         h.feed(ctx_frame("190.00"), at_ms=T0)
     if case == "book stale":
@@ -170,7 +177,7 @@ def test_size_is_alpha_of_touch_capped_by_limits_in_lots(ask_sz: str, alpha: str
 def test_total_limit_counts_positions_elsewhere() -> None:
     positions = ManualPositions()
     positions.set("xyz:TSLA", Decimal("0.2"), Decimal(400))  # $80 of the $100 total
-    h = StrategyHarness(OracleDislocation(OracleDislocationParams()), coin_info(),
+    h = StrategyHarness(OracleDislocation(P()), coin_info(),
                         SimClock(T0), positions=positions)
     h.feed(ctx_frame("190.00"), at_ms=T0)
     [order] = orders(h.feed(bbo_frame(T0 + 100, "189.20", "189.30", ask_sz="4.0"),
@@ -191,7 +198,7 @@ def test_size_under_ten_dollars_is_skipped_and_logged() -> None:
 def test_no_room_under_limits_is_logged() -> None:
     positions = ManualPositions()
     positions.set("xyz:TSLA", Decimal("0.25"), Decimal(400))  # $100: total used up
-    h = StrategyHarness(OracleDislocation(OracleDislocationParams()), coin_info(),
+    h = StrategyHarness(OracleDislocation(P()), coin_info(),
                         SimClock(T0), positions=positions)
     h.feed(ctx_frame("190.00"), at_ms=T0)
     assert orders(h.feed(bbo_frame(T0 + 100, "189.20", "189.30", ask_sz="4.0"),
@@ -213,7 +220,7 @@ def test_no_room_under_limits_is_logged() -> None:
 def test_ioc_price_is_touch_plus_buffer_rounded_aggressively(
         bid: str, ask: str, oracle: str, is_buy: bool, ticks: int, expected: str) -> None:
     info = coin_info()
-    h = StrategyHarness(OracleDislocation(OracleDislocationParams(buffer_ticks=ticks)), info,
+    h = StrategyHarness(OracleDislocation(P(buffer_ticks=ticks)), info,
                         SimClock(T0))
     h.feed(ctx_frame(oracle), at_ms=T0)
     [order] = orders(h.feed(bbo_frame(T0 + 100, bid, ask, "400", "400"), at_ms=T0 + 100))
@@ -229,7 +236,7 @@ def test_ioc_price_is_touch_plus_buffer_rounded_aggressively(
 
 def test_open_position_blocks_entry_and_is_logged() -> None:
     positions = ManualPositions()
-    h = StrategyHarness(OracleDislocation(OracleDislocationParams()), coin_info(),
+    h = StrategyHarness(OracleDislocation(P()), coin_info(),
                         SimClock(T0), positions=positions)
     h.feed(ctx_frame("190.00"), at_ms=T0)
     positions.set(COIN, Decimal("0.2"), Decimal("189.30"), T0)
@@ -257,7 +264,7 @@ def test_pending_entry_then_cooldown_then_trade_again() -> None:
 def test_live_entry_order_from_before_blocks_entry() -> None:
     live = ManualOrders()
     live.add(HeldOrder(COIN, True, Decimal("189.3"), Decimal("0.2"), "0x" + "cd" * 16))
-    h = StrategyHarness(OracleDislocation(OracleDislocationParams()), coin_info(),
+    h = StrategyHarness(OracleDislocation(P()), coin_info(),
                         SimClock(T0), orders=live)
     h.feed(ctx_frame("190.00"), at_ms=T0)
     assert orders(h.feed(bbo_frame(T0 + 100, "189.20", "189.30", ask_sz="4.0"),
@@ -270,7 +277,7 @@ def test_live_entry_order_from_before_blocks_entry() -> None:
 
 def long_position(size: str = "0.2") -> tuple[StrategyHarness, ManualPositions]:
     positions = ManualPositions()
-    h = StrategyHarness(OracleDislocation(OracleDislocationParams()), coin_info(),
+    h = StrategyHarness(OracleDislocation(P()), coin_info(),
                         SimClock(T0), positions=positions)
     h.feed(ctx_frame("190.00"), at_ms=T0)
     positions.set(COIN, Decimal(size), Decimal("189.32"), T0)
@@ -297,7 +304,7 @@ def test_long_exits_with_reduce_only_ioc_when_dislocation_closes() -> None:
 
 def test_short_exits_by_buying_when_ask_reaches_oracle() -> None:
     positions = ManualPositions()
-    h = StrategyHarness(OracleDislocation(OracleDislocationParams()), coin_info(),
+    h = StrategyHarness(OracleDislocation(P()), coin_info(),
                         SimClock(T0), positions=positions)
     h.feed(ctx_frame("190.00"), at_ms=T0)
     positions.set(COIN, Decimal("-0.2"), Decimal("190.68"), T0)
@@ -328,3 +335,20 @@ def test_no_exit_on_invalid_features() -> None:
     # context 11 s old: dislocations invalid; the time stop is the engine's job
     assert h.feed(bbo_frame(T0 + 11_000, "189.99", "190.01"), at_ms=T0 + 11_000) == []
     assert not any(isinstance(i, CancelAll) for i in h.intents)
+
+
+def test_fee_defaults_to_the_markets_own_taker_fee() -> None:
+    # xyz:COIN in the real meta: deployer scale 1, growth mode: 4.5 x 2 x 0.1 = 0.9 bps
+    h = StrategyHarness(OracleDislocation(OracleDislocationParams(threshold_bps=15)),
+                        coin_info(), SimClock(T0))
+    h.feed(ctx_frame("190.00"), at_ms=T0)
+    # ask 189.65 vs oracle 190: 18.42 bps; fees 2 x 0.9 = 1.8 -> edge 16.62 > 15
+    [order] = orders(h.feed(bbo_frame(T0 + 100, "189.60", "189.65", ask_sz="4.0"),
+                            at_ms=T0 + 100))
+    assert order.expected_edge_bps == pytest.approx(through("189.65", "190.00") - 1.8)
+    assert h.signals[-1].values["fees_bps"] == pytest.approx(1.8)
+
+
+def test_gate_needs_an_explicit_fee() -> None:
+    with pytest.raises(ValueError, match="gate_model needs an explicit taker_fee_bps"):
+        OracleDislocationParams(gate_model="models/x")

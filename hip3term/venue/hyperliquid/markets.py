@@ -21,6 +21,8 @@ from hip3term.core import numeric
 from hip3term.errors import MarketError
 
 __all__ = [
+    "BASE_MAKER_FEE_RATE",
+    "BASE_TAKER_FEE_RATE",
     "DEFAULT_DEX",
     "MIN_ORDER_NOTIONAL",
     "AssetDirectory",
@@ -32,6 +34,10 @@ DEFAULT_DEX = "xyz"
 """The dex a bare `--market COIN` refers to unless configured otherwise."""
 
 MIN_ORDER_NOTIONAL = Decimal(10)
+BASE_TAKER_FEE_RATE = Decimal("0.00045")
+"""Tier-0 perp taker fee rate (4.5 bps), before the HIP-3 deployer scale."""
+BASE_MAKER_FEE_RATE = Decimal("0.00015")
+"""Tier-0 perp maker fee rate (1.5 bps), before the HIP-3 deployer scale."""
 """Smallest order value (price x size, in USD) the exchange accepts."""
 
 BUILDER_ASSET_BASE = 100_000
@@ -91,6 +97,8 @@ class MarketInfo:
         only_isolated: cross margin is unavailable.
         is_delisted: the market accepts no orders.
         growth_mode: growth mode is enabled (lower fees).
+        deployer_fee_scale: the HIP-3 deployer's fee scale from `meta(dex)` (None for
+            validator perps, which have no deployer).
     """
 
     name: str
@@ -104,6 +112,23 @@ class MarketInfo:
     only_isolated: bool
     is_delisted: bool
     growth_mode: bool
+    deployer_fee_scale: Decimal | None = None
+
+    @property
+    def taker_fee_rate(self) -> Decimal:
+        """Tier-0 taker fee rate of this market (0.00009 for `xyz:COIN`: scale 1, growth)."""
+        return self.fee_rates()[0]
+
+    @property
+    def maker_fee_rate(self) -> Decimal:
+        """Tier-0 maker fee rate of this market (a negative rate is a rebate)."""
+        return self.fee_rates()[1]
+
+    def fee_rates(self) -> tuple[Decimal, Decimal]:
+        """Tier-0 (taker, maker) fee rates: the base rates, scaled for a HIP-3 market."""
+        if self.deployer_fee_scale is None:
+            return BASE_TAKER_FEE_RATE, BASE_MAKER_FEE_RATE
+        return hip3_fee_rates(self.deployer_fee_scale, growth_mode=self.growth_mode)
 
     @property
     def coin(self) -> str:
@@ -434,7 +459,47 @@ def _parse_asset(entry: Any, where: str, dex: str, dex_index: int, index: int) -
         only_isolated=entry.get("onlyIsolated") is True or margin_mode in _ISOLATED_MODES,
         is_delisted=bool(entry.get("isDelisted", False)),
         growth_mode=entry.get("growthMode") == "enabled",
+        deployer_fee_scale=_fee_scale(entry, at, name) if dex_index else None,
     )
+
+
+def _fee_scale(entry: Mapping[str, Any], at: str, name: str) -> Decimal:
+    # absent means the protocol's default scale of 1 (PROTOCOL.md section 3.5)
+    raw = entry.get("deployerFeeScale", "1.0")
+    try:
+        scale = Decimal(str(raw))
+    except ArithmeticError:
+        raise MarketError(f"{at} ({name}) has a bad 'deployerFeeScale' {raw!r}") from None
+    if not scale.is_finite() or scale < 0:
+        raise MarketError(f"{at} ({name}) has a bad 'deployerFeeScale' {raw!r}")
+    return scale
+
+
+def hip3_fee_rates(
+    deployer_fee_scale: Decimal,
+    *,
+    growth_mode: bool,
+    base_taker: Decimal | None = None,
+    base_maker: Decimal | None = None,
+) -> tuple[Decimal, Decimal]:
+    """Taker and maker fee rates of a HIP-3 market (PROTOCOL.md section 3.5).
+
+    `scaleIfHip3 = s < 1 ? s + 1 : 2 * s`, times 0.1 in growth mode. Positive rates get
+    the scale; a maker rebate (negative base rate) does not.
+
+    >>> hip3_fee_rates(Decimal("1.0"), growth_mode=True)  # xyz:COIN in meta(xyz)
+    (Decimal('0.0000900'), Decimal('0.0000300'))
+    """
+    base_taker = BASE_TAKER_FEE_RATE if base_taker is None else base_taker
+    base_maker = BASE_MAKER_FEE_RATE if base_maker is None else base_maker
+    if deployer_fee_scale < 0:
+        raise ValueError(f"a deployer fee scale is >= 0, got {deployer_fee_scale}")
+    scale = deployer_fee_scale + 1 if deployer_fee_scale < 1 else 2 * deployer_fee_scale
+    if growth_mode:
+        scale *= Decimal("0.1")
+    taker = base_taker * scale if base_taker > 0 else base_taker
+    maker = base_maker * scale if base_maker > 0 else base_maker
+    return taker, maker
 
 
 def _required_int(entry: Mapping[str, Any], key: str, at: str, name: str) -> int:

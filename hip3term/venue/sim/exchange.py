@@ -39,7 +39,7 @@ from hip3term.errors import ConfigError, MarketError
 from hip3term.venue.hyperliquid.markets import AssetDirectory, MarketInfo, resolve_market_name
 from hip3term.venue.sim import actions, info
 from hip3term.venue.sim.accounts import Accounts
-from hip3term.venue.sim.ledger import FundingPayment, MarketSpec, hip3_fee_rates
+from hip3term.venue.sim.ledger import FundingPayment, MarketSpec
 from hip3term.venue.sim.market import StepResult, SyntheticMarket
 from hip3term.venue.sim.matching import MatchingEngine
 from hip3term.venue.sim.nonces import NonceBook
@@ -171,7 +171,7 @@ class SimExchange:
         static_ctxs = load_package_json("xyz_asset_ctxs_2026-05.json")
         directory = AssetDirectory.from_responses(perp_dexs, {DEX: meta})
         infos = _resolve_markets(directory, markets)
-        specs = [market_spec(item, meta) for item in infos]
+        specs = [market_spec(item) for item in infos]
         engine = MatchingEngine(specs, clock)
         drivers: list[MarketDriver] = []
         for item, spec in zip(infos, specs, strict=True):
@@ -378,11 +378,12 @@ class SimExchange:
         return [fill.wire() for fill in reversed(fills[-limit:])]
 
 
-def market_spec(item: MarketInfo, meta: Mapping[str, Any]) -> MarketSpec:
-    """The matching engine's view of a meta market, with HIP-3 fees from its fee scale."""
-    entry = meta["universe"][item.index]
-    scale = Decimal(str(entry.get("deployerFeeScale", "1.0")))
-    taker, maker = hip3_fee_rates(scale, growth_mode=item.growth_mode)
+def market_spec(item: MarketInfo, meta: Mapping[str, Any] | None = None) -> MarketSpec:
+    """The matching engine's view of a meta market, with its tier-0 fees (`item.fee_rates`).
+
+    `meta` is accepted for older callers and not read: the fee scale is in `item`.
+    """
+    taker, maker = item.fee_rates()
     return MarketSpec(
         asset=item.asset_id, name=item.name, sz_decimals=item.sz_decimals,
         max_leverage=item.max_leverage, taker_fee_rate=taker, maker_fee_rate=maker,

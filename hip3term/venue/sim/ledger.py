@@ -45,6 +45,11 @@ from decimal import Context, Decimal
 from typing import Any, Literal
 
 from hip3term.core.numeric import to_wire
+from hip3term.venue.hyperliquid.markets import (
+    BASE_MAKER_FEE_RATE,
+    BASE_TAKER_FEE_RATE,
+    hip3_fee_rates,
+)
 from hip3term.venue.sim.records import (
     isolated_position_wire,
     margin_summary_wire,
@@ -61,12 +66,6 @@ __all__ = [
     "PositionSnapshot",
     "hip3_fee_rates",
 ]
-
-BASE_TAKER_FEE_RATE = Decimal("0.00045")
-"""Tier-0 perp taker fee, 0.045% (PROTOCOL.md section 3.5)."""
-
-BASE_MAKER_FEE_RATE = Decimal("0.00015")
-"""Tier-0 perp maker fee, 0.015% (PROTOCOL.md section 3.5)."""
 
 _CTX = Context(prec=34)
 _ZERO = Decimal(0)
@@ -104,31 +103,6 @@ class MarketSpec:
     def dex(self) -> str:
         """The dex name: the part before `:` of the coin name, or "" for validator perps."""
         return self.name.split(":", 1)[0] if ":" in self.name else ""
-
-
-def hip3_fee_rates(
-    deployer_fee_scale: Decimal,
-    *,
-    growth_mode: bool,
-    base_taker: Decimal = BASE_TAKER_FEE_RATE,
-    base_maker: Decimal = BASE_MAKER_FEE_RATE,
-) -> tuple[Decimal, Decimal]:
-    """Taker and maker fee rates of a HIP-3 market (PROTOCOL.md section 3.5).
-
-    `scaleIfHip3 = s < 1 ? s + 1 : 2 * s`, times 0.1 in growth mode. Positive rates get
-    the scale; a maker rebate (negative base rate) does not.
-
-    >>> hip3_fee_rates(Decimal("1.0"), growth_mode=True)  # xyz:COIN in meta(xyz)
-    (Decimal('0.0000900'), Decimal('0.0000300'))
-    """
-    if deployer_fee_scale < 0:
-        raise ValueError(f"a deployer fee scale is >= 0, got {deployer_fee_scale}")
-    scale = deployer_fee_scale + 1 if deployer_fee_scale < 1 else 2 * deployer_fee_scale
-    if growth_mode:
-        scale *= Decimal("0.1")
-    taker = base_taker * scale if base_taker > 0 else base_taker
-    maker = base_maker * scale if base_maker > 0 else base_maker
-    return taker, maker
 
 
 @dataclass(frozen=True, slots=True)
