@@ -74,7 +74,7 @@ async def test_operator_halt_cancels_flattens_and_holds_until_resume(tmp_path: P
 
 
 async def _trips(tmp_path: Path, strategy: Any, trigger: str, *, faults: str = "",
-                 **risk: Any) -> list[Any]:
+                 wait_s: float = 15.0, **risk: Any) -> list[Any]:
     # Run `strategy` until the latch trips with `trigger`; then the simulator must show
     # the account flat with no open order. Returns the session's risk events.
     overrides = {f"risk.{name}": value for name, value in risk.items()}
@@ -84,10 +84,10 @@ async def _trips(tmp_path: Path, strategy: Any, trigger: str, *, faults: str = "
         ex = server.exchange
         async with running(node):
             await eventually(lambda: node.engine.latch.state is LatchState.TRIPPED,
-                             f"the latch tripping on {trigger}")
+                             f"the latch tripping on {trigger}", timeout=wait_s)
             assert str(node.engine.latch.trip_trigger) == trigger, node.engine.latch.trip_detail
             await eventually(lambda: sim_position(ex) == 0 and not sim_open_orders(ex),
-                             "flat and no open order after the trip")
+                             "flat and no open order after the trip", timeout=wait_s)
             assert node.engine.latch.state is LatchState.TRIPPED  # held: no resume asked
     risk_events, _, _ = await _journal(node)
     trips = by_kind(risk_events, "latch_tripped")
@@ -128,11 +128,12 @@ async def test_reject_storm_trips(tmp_path: Path) -> None:
 
 
 async def test_flatten_failures_trip(tmp_path: Path) -> None:
-    # The position is taken at once; its time stop falls inside the reject storm (3.5 s to
-    # 6 s after the connection opens), so flattens fail until the storm pauses.
+    # The position is taken at once; its time stop falls inside the reject storm (4 s to
+    # 7 s after the connection opens, then 8-11 s, ...), so flattens fail (one a second)
+    # until the storm pauses for a second.
     risk_events = await _trips(tmp_path, TakeOnce(), "flatten_failures",
-                               faults="reject_storm=2.5s/3.5s", time_stop_s=3.3,
-                               max_flatten_failures=1, reject_storm_count=100)
+                               faults="reject_storm=3s/4s", time_stop_s=4.2, wait_s=25.0,
+                               max_flatten_failures=1, reject_storm_count=1000)
     assert len(by_kind(risk_events, "flatten_failed")) >= 2
 
 
