@@ -295,6 +295,7 @@ class SimSettings(_Model):
     port: Annotated[int, Field(ge=0, le=65535)] = 0
     faults: str = ""
     fund: tuple[SimFunding, ...] = ()
+    shocks_per_hour: Annotated[float, Field(ge=0)] = 480.0
 
 
 class PathSettings(_Model):

@@ -64,7 +64,8 @@ async def launch(settings: Settings, *, strategy: Strategy[Any],
         settings.paths.state_dir.mkdir(parents=True, exist_ok=True)
         sim = await SimProcess.start(
             [settings.market.name], seed=settings.sim.seed, fund=credentials.fund,
-            faults=settings.sim.faults, log_path=settings.paths.state_dir / "sim.log",
+            faults=settings.sim.faults, shocks_per_hour=settings.sim.shocks_per_hour,
+            log_path=settings.paths.state_dir / "sim.log",
         )  # fmt: skip
         url = sim.url
     try:

@@ -45,7 +45,8 @@ async def record_session(
     url = settings.venue.ws_endpoint
     sim: SimProcess | None = None
     if url is None:
-        sim = await SimProcess.start([coin], seed=settings.sim.seed, faults=settings.sim.faults)
+        sim = await SimProcess.start([coin], seed=settings.sim.seed, faults=settings.sim.faults,
+                                     shocks_per_hour=settings.sim.shocks_per_hour)
         url = sim.url
     try:
         return await _record(settings, coin, url, seconds, out, status)

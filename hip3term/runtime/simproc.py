@@ -49,6 +49,7 @@ class SimProcess:
         seed: int = 1,
         fund: Sequence[tuple[str, Decimal]] = (),
         faults: str = "",
+        shocks_per_hour: float | None = None,
         extra_args: Sequence[str] = (),
         log_path: Path | None = None,
         exit_with_parent: bool = True,
@@ -61,6 +62,7 @@ class SimProcess:
             seed: seed of the synthetic markets.
             fund: accounts to fund, as (address, USDC).
             faults: a `--faults` spec ("" for none).
+            shocks_per_hour: dislocation shocks an hour (the simulator's default if None).
             extra_args: more `hip3term sim` options.
             log_path: file for the child's stderr (discarded when None).
             exit_with_parent: the child stops when this process exits (stdin pipe).
@@ -76,6 +78,8 @@ class SimProcess:
             args += ["--fund", f"{address}={usdc}"]
         if faults:
             args += ["--faults", faults]
+        if shocks_per_hour is not None:
+            args += ["--shocks-per-hour", str(shocks_per_hour)]
         args += list(extra_args)
         if exit_with_parent:
             args.append("--exit-with-parent")

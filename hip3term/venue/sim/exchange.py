@@ -40,7 +40,7 @@ from hip3term.venue.hyperliquid.markets import AssetDirectory, MarketInfo, resol
 from hip3term.venue.sim import actions, info
 from hip3term.venue.sim.accounts import Accounts
 from hip3term.venue.sim.ledger import FundingPayment, MarketSpec
-from hip3term.venue.sim.market import StepResult, SyntheticMarket
+from hip3term.venue.sim.market import StepResult, SyntheticMarket, SyntheticParams
 from hip3term.venue.sim.matching import MatchingEngine
 from hip3term.venue.sim.nonces import NonceBook
 from hip3term.venue.sim.payloads import aggregate_fills, aggregate_levels, level_wire
@@ -144,6 +144,7 @@ class SimExchange:
         is_mainnet: bool = True,
         recording: str | os.PathLike[str] | Callable[[], FrameSource] | None = None,
         speed: float = 1.0,
+        shocks_per_hour: float | None = None,
     ) -> SimExchange:
         """A simulator of synthetic (or recorded) `xyz` markets.
 
@@ -159,6 +160,8 @@ class SimExchange:
                 instead of synthetic markets: each market follows the recorded frames
                 of its coin (`RecordedMarket`).
             speed: Replay speed factor for `recording` (1 = real time).
+            shocks_per_hour: Rate of dislocation shocks of the synthetic markets (None:
+                the calibrated default of `SyntheticParams`, 20 an hour).
 
         Raises:
             ConfigError: a market is not a coin of the `xyz` meta, or is delisted, or
@@ -174,6 +177,8 @@ class SimExchange:
         specs = [market_spec(item) for item in infos]
         engine = MatchingEngine(specs, clock)
         drivers: list[MarketDriver] = []
+        params = (SyntheticParams() if shocks_per_hour is None
+                  else SyntheticParams(shocks_per_hour=shocks_per_hour))
         for item, spec in zip(infos, specs, strict=True):
             start_px = _start_px(static_ctxs, item.index)
             if recording is not None:
@@ -182,7 +187,8 @@ class SimExchange:
                                               start_px=start_px))  # fmt: skip
             else:
                 drivers.append(SyntheticMarket(engine, spec, seed=_market_seed(seed, spec.name),
-                                               clock=clock, start_px=start_px))  # fmt: skip
+                                               clock=clock, start_px=start_px,
+                                               params=params))  # fmt: skip
         exchange = cls(
             clock=clock, engine=engine, drivers=drivers, directory=directory, meta=meta,
             perp_dexs=perp_dexs, static_ctxs=static_ctxs, is_mainnet=is_mainnet,
