@@ -21,6 +21,7 @@ import contextlib
 import getpass
 import os
 import signal
+import stat
 import sys
 import time
 from collections.abc import Callable
@@ -142,9 +143,16 @@ class OperatorConsole:
 
 async def _read_lines(handle: Callable[[str], None]) -> None:
     # stdin through the event loop; a terminal's descriptor is put back to blocking after.
+    # Only terminals, pipes and sockets can be watched by the loop: a regular file or
+    # /dev/null (a service, CI) is read in a thread instead.
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
     fd = sys.stdin.fileno()
+    mode = os.fstat(fd).st_mode
+    if not (os.isatty(fd) or stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)):
+        while line := await asyncio.to_thread(sys.stdin.readline):
+            handle(line)
+        return
     try:
         transport, _ = await loop.connect_read_pipe(
             lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(os.dup(fd), "rb", 0))
