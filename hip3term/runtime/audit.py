@@ -7,7 +7,7 @@ resync (`wanted` is set), `FillAudit.run` reads the account's fills since a litt
 the previous audit (`userFillsByTime`, parsed by the same parser as the feed) and hands
 the ones not journaled yet to `EventLog.recover_fills`. Fills of the last
 `SETTLE_MS` may still be on their way as frames: they are judged on a second look a
-moment later, as is an answer that could not be read.
+moment later, as is an answer that could not be read or did not come.
 """
 
 from __future__ import annotations
@@ -60,8 +60,8 @@ class FillAudit:
             try:
                 again = await self.audit(self.account)
             except (FeedError, TimeoutError) as exc:
-                _log.info("fill audit failed (%s); the next resync tries again", exc)
-                continue
+                _log.info("fill audit failed (%s); trying again", exc or type(exc).__name__)
+                again = self._poster.connected  # else the next connection's resync asks
             if again:  # look again once recent frames had time to arrive
                 await asyncio.sleep(SETTLE_MS / 1000)
                 self.wanted.set()
