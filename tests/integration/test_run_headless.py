@@ -186,7 +186,7 @@ async def test_every_fill_is_journaled_when_frames_are_lost(tmp_path: Path) -> N
             node.command(OperatorCommand.PAUSE, who="tester", reason="enough")
             tids = {f["tid"] for f in ex.user_fills(ACCOUNT.address)}
             await eventually(lambda: all(node.engine.log.is_journaled(t) for t in tids),
-                             "every fill journaled")  # lost ones recovered (most runs lose some)
+                             "every fill journaled", timeout=25)  # lost ones read back
         assert server.fault_counters()["malformed"] > 0
     journal = await read_journal(node.settings.paths.journal)
     try:
