@@ -62,6 +62,8 @@ class DeadManSwitch:
             return
         while True:
             await self._until_ready()
+            if self.armed_until_ms is None:
+                self.status = "arming"
             until = self._clock.now_ms() + round(self.period_s * 1000)
             accepted, text = await self._post(until)
             if accepted is None:

@@ -198,7 +198,8 @@ async def test_dead_man_switch_is_armed_refreshed_and_cleared_where_allowed(
             await eventually(lambda: ACCOUNT.address in ex.scheduled_cancels, "armed")
             first = ex.scheduled_cancels[ACCOUNT.address]
             assert 0 < first - ex.now_ms() <= 6_000  # set 6 s ahead, moments ago
-            assert node.snapshot().dead_man.startswith("armed until")
+            await eventually(lambda: node.snapshot().dead_man.startswith("armed until"),
+                             "the node saw it armed")
             await eventually(lambda: ex.scheduled_cancels.get(ACCOUNT.address, 0) > first,
                              "refreshed (every 3 s) before it fires", timeout=8.0)
         assert ACCOUNT.address not in ex.scheduled_cancels  # cleared at the graceful exit
