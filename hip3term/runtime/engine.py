@@ -49,6 +49,7 @@ from hip3term.core.events import (
     OrderQueued,
     OrderState,
     OrderStateChanged,
+    PositionOpened,
     PositionsSynced,
     TripTrigger,
 )
@@ -414,6 +415,10 @@ class Engine:
             self._enforce_latch()
         elif isinstance(event, OrderQueued):
             self._journal_order(event)
+        elif isinstance(event, PositionOpened) and self.latch.tripped:
+            if self.settings.risk.halt_flattens:  # e.g. an entry in flight at the trip
+                self._emit(self.gates.flatten(event.market, self.clock.now_ms(),
+                                              "position opened while the latch is tripped"))
         elif isinstance(event, LatchEngaged):
             self.held_reason = f"{event.operator}: {event.reason}"
         elif isinstance(event, LatchResumed):
