@@ -24,8 +24,9 @@ Flow:
 Every event (the engine's and the executor's, `on_executor_event`) goes through one queue:
 it is journaled and shown (`eventlog.EventLog`), rejects feed the reject-storm counter,
 `PositionsSynced` completes READY-TRADING (and re-applies a held latch: cancel all,
-flatten), and the strategy hears about its own orders (`on_order_update` with the words
-"denied", "failed", "observed" or the order's state).
+flatten), a position opened while tripped is flattened, signs of a missed fill ask the
+node for a reconcile (`fillgap`), and the strategy hears about its own orders
+(`on_order_update` with the words "denied", "failed", "observed" or the order's state).
 """
 
 from __future__ import annotations
