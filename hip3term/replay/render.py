@@ -30,6 +30,12 @@ def _clock(time_ms: int) -> str:
     return datetime.fromtimestamp(time_ms / 1000, tz=UTC).strftime("%H:%M:%S.%f")[:-3]
 
 
+def _meta_value(key: str, value: Any) -> str:
+    if key.endswith("_ms") and isinstance(value, int) and value > 10**12:  # a unix time
+        return datetime.fromtimestamp(value / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return str(value)
+
+
 def _summary(report: Report) -> Table:
     s = report.summary
     table = Table.grid(padding=(0, 2))
@@ -127,7 +133,8 @@ def print_report(report: Report, *, width: int | None = None,
     meta = report.meta
     title = (f"{meta.get('source', 'session')} {meta.get('market', '')} "
              f"{meta.get('strategy', '')}").strip()  # fmt: skip
-    lines = [f"{k}: {v}" for k, v in meta.items() if k not in ("source",) and v not in (None, "")]
+    lines = [f"{k}: {_meta_value(k, v)}" for k, v in meta.items()
+             if k != "source" and v not in (None, "")]
     out.print(Panel(Group(Text("\n".join(lines), style="dim"), _summary(report)), title=title))
     out.print(_markouts(report))
     out.print(_chart(report, width))

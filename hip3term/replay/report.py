@@ -11,7 +11,8 @@ Definitions (bps = 1e-4 of the fill price; positive is good for us):
   `side` +1 for a buy and -1 for a sell, `ref` the mid (or the oracle) last seen at or
   before `t + h`; none when `t + h` is past the end of the recording;
 - *slippage*: fill price against the touch (the ask for a buy, the bid for a sell) when
-  the order was decided, positive = worse, averaged weighted by size;
+  the order was decided (the last top seen in the order's millisecond), positive =
+  worse, averaged weighted by size;
 - *expected edge*: the mean `expected_edge_bps` of the traded signals; *realized edge*:
   per round trip (open to flat, `strategy.metrics.RoundTripBuilder`), net PnL over the
   opening notional, averaged;
@@ -316,7 +317,9 @@ def _fill_report(fill: object, orders: Mapping[str, object],
     order = orders.get(str(cloid)) if cloid else None
     slip = None
     if order is not None:
-        touch = series.touch_at(int(_get(order, "time_ms")) * _NS_PER_MS, is_buy)
+        # the end of the order's millisecond: the frame it was decided on is in it
+        decided_ns = (int(_get(order, "time_ms")) + 1) * _NS_PER_MS - 1
+        touch = series.touch_at(decided_ns, is_buy)
         if touch:
             slip = (float(px) - touch) / touch * 1e4 * (1 if is_buy else -1)
     tag = str(_get(order, "reason") or _get(order, "strategy") or "") if order else "external"

@@ -108,8 +108,8 @@ class ReplayConfig:
     def describe(self) -> dict[str, Any]:
         """The knobs, for the report's header."""
         return {"recording": str(self.recording), "latency_ms": self.latency_ms,
-                "feed_latency_ms": self.feed_latency_ms, "fees_bps": self.fees_bps,
-                "slippage_bps": self.slippage_bps, "drop_frames": self.drop_frames,
+                "feed_latency_ms": self.feed_latency_ms, "added_fees_bps": self.fees_bps,
+                "added_slippage_bps": self.slippage_bps, "drop_frames": self.drop_frames,
                 "seed": self.seed,
                 "params": dict(self.settings.strategy.params) or None}  # fmt: skip
 

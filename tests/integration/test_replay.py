@@ -325,7 +325,7 @@ def test_replay_command_prints_and_saves_the_report(sim_recording: Path, tmp_pat
     assert done.exit_code == 0, done.output
     assert "mean markouts" in done.output and "fill hash" in done.output
     saved = orjson.loads(copy.with_name(copy.stem + ".replay.json").read_bytes())
-    assert saved["meta"]["fees_bps"] == 1.0 and saved["meta"]["params"]["threshold_bps"] == 0
+    assert saved["meta"]["added_fees_bps"] == 1.0 and saved["meta"]["params"]["threshold_bps"] == 0
     bad = CliRunner().invoke(_app(), ["replay", str(copy), "--set", "threshold_bps=-5"])
     assert bad.exit_code != 0 and "threshold_bps" in str(bad.exception)
     grid = CliRunner().invoke(_app(), ["replay", str(copy), "--sweep", "threshold_bps=0,1000",
