@@ -20,6 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from textual.app import App
+from textual.screen import Screen
+from textual.widgets import Static
 
 from hip3term.config import Settings, load_settings
 from hip3term.core.clock import LiveClock
@@ -167,6 +170,17 @@ async def wait_for(check: Callable[[], Any], timeout_s: float = 10.0,
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
         await asyncio.sleep(0.05)
+
+
+async def shown_text(app: App[Any], screen: type[Screen[Any]], selector: str,
+                     timeout_s: float = 5.0) -> str:  # fmt: skip
+    """The text of `selector` once a `screen` is on top with it mounted (a pushed screen
+    is current before its children are)."""
+    def ready() -> bool:
+        return isinstance(app.screen, screen) and bool(app.screen.query(selector))
+
+    await wait_for(ready, timeout_s, f"{selector} on {screen.__name__}")
+    return str(app.screen.query_one(selector, Static).render())
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from hip3term.tui.app import WorkstationApp
 from hip3term.tui.screens.confirm import AlertScreen
 from hip3term.tui.screens.mainnet import CONFIRM_WORD, MainnetConfirmScreen
 from hip3term.tui.widgets.lines import LinePane
-from tests.tui.conftest import wait_for
+from tests.tui.conftest import shown_text, wait_for
 from tests.tui.fakes import RunnableFake, make_snapshot
 
 SIZE = (120, 36)
@@ -42,7 +42,7 @@ async def test_mainnet_live_starts_nothing_until_the_word_is_typed() -> None:
         await pilot.press(*"mainnet", "enter")  # not the exact word
         await pilot.pause()
         assert isinstance(app.screen, MainnetConfirmScreen)
-        assert "not MAINNET" in str(app.screen.query_one("#mainnet-error").render())
+        assert "not MAINNET" in await shown_text(app, MainnetConfirmScreen, "#mainnet-error")
         assert not _started(engine)
         await pilot.press(*CONFIRM_WORD, "enter")
         await wait_for(lambda: app.last_snapshot is not None and node.ran, 5.0, "the node")
@@ -89,8 +89,7 @@ async def test_engine_failure_is_shown_then_the_app_exits_with_status_1() -> Non
     engine = _engine(node)
     app = WorkstationApp(engine)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(lambda: isinstance(app.screen, AlertScreen), 5.0, "the alert")
-        assert "feed exploded" in str(app.screen.query_one("#dialog-body").render())
+        assert "feed exploded" in await shown_text(app, AlertScreen, "#dialog-body")
         banner = app.main.query_one("#banner", LinePane)
         assert banner.display and "ENGINE STOPPED" in banner.text_lines()[0]
         await pilot.press("enter")

@@ -19,6 +19,7 @@ from hip3term.tui.screens.help import PANES, HelpScreen
 from hip3term.tui.screens.resume import ResumeScreen
 from hip3term.tui.widgets.lines import LinePane
 from hip3term.tui.widgets.status_bar import LatchBanner, StatusBar
+from tests.tui.conftest import shown_text
 from tests.tui.fakes import FakeNode, make_snapshot, tripped
 
 SIZE = (160, 48)
@@ -115,8 +116,7 @@ async def test_r_shows_the_trip_reason_and_resumes_only_after_yes() -> None:
         await pilot.pause()
         await pilot.press("r")
         await pilot.pause()
-        assert isinstance(app.screen, ResumeScreen)
-        body = str(app.screen.query_one("#dialog-body").render())
+        body = await shown_text(app, ResumeScreen, "#dialog-body")
         assert "loss limit reached" in body
         assert "TRIPPED" in body
         assert _sent(node) == []
@@ -171,7 +171,7 @@ async def test_help_lists_every_key_and_pane_and_escape_closes_it() -> None:
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("question_mark")
         await pilot.pause()
-        text = str(app.screen.query_one("#help-text").render())
+        text = await shown_text(app, HelpScreen, "#help-text")
         for spec in KEYS:
             assert spec.help[:40] in text.replace("\n", " ")
         for name, _ in PANES:
@@ -190,8 +190,8 @@ async def test_keys_are_remapped_from_the_config() -> None:
         await pilot.press("h")
         await pilot.pause()
         assert _sent(node) == [OperatorCommand.HALT]
-        assert isinstance(app.screen, HelpScreen)
-        assert "x" in str(app.screen.query_one("#help-text").render()).split("HALT")[0]
+        help_text = await shown_text(app, HelpScreen, "#help-text")
+        assert "x" in help_text.split("HALT")[0]
 
 
 def test_keymap_refuses_unknown_ids_and_shared_keys() -> None:

@@ -23,7 +23,7 @@ from hip3term.tui.app import WorkstationApp
 from hip3term.tui.screens.confirm import ConfirmScreen
 from hip3term.tui.screens.resume import ResumeScreen
 from hip3term.tui.widgets.book_ladder import BookLadder
-from tests.tui.conftest import SEED_SIZE, LiveRig, wait_for
+from tests.tui.conftest import SEED_SIZE, LiveRig, shown_text, wait_for
 
 SIZE = (160, 48)
 EAGER_TAKER = {"threshold_bps": 0, "taker_fee_bps": 0, "cooldown_s": 0}
@@ -126,9 +126,7 @@ async def test_r_shows_the_trip_reason_and_resumes_trading_after_confirmation(
         await pilot.pause(0.3)
         fills_before = len(await rig.info("userFills"))
         await pilot.press("r")
-        await wait_for(lambda: isinstance(app.screen, ResumeScreen), 2.0, "the resume modal")
-        body = app.screen.query_one("#dialog-body").render()
-        assert "halt key" in str(body)
+        assert "halt key" in await shown_text(app, ResumeScreen, "#dialog-body")
         assert _latch(app) is LatchState.TRIPPED  # nothing happens before "y"
         await pilot.press("y")
         await wait_for(lambda: _latch(app) is not LatchState.TRIPPED, 5.0, "the resume")
