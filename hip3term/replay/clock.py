@@ -261,12 +261,23 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
         # round, not ceil: the loop's 1 ns clock resolution absorbs the float error of
         # `when`, so 0.2 + 0.1 s lands on 300 000 000 ns, not one above
         deadline = None if timeout is None else now + max(1, round(timeout * _NS_PER_S))
-        wakes = self._wakes
-        source = self._source
+        events = self._run_source(inner, deadline)
+        if events is not None:
+            return events
+        if deadline is None:
+            return inner.select(_IDLE_POLL_S if self._idle_hook is not None else None)
+        events = self._pace(inner, deadline)
+        return [] if events is None else events
+
+    def _run_source(self, inner: selectors.BaseSelector, deadline: int | None) -> _Ready | None:
+        # Dispatch the source's items due before `deadline`, each at its own time. Returns
+        # what the loop must see now (real events, or [] to run a callback or to pause),
+        # or None once nothing more is due before the deadline.
+        wakes, source = self._wakes, self._source
         while source is not None:
             due = source.next_due_ns()
             if due is None or (deadline is not None and due >= deadline):
-                break
+                return None
             events = self._pace(inner, max(due, self.vclock.ns))
             if events is not None:
                 return events
@@ -276,10 +287,7 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
                 self.pacer.frame_done()
             if self._wakes != wakes:
                 return []
-        if deadline is None:
-            return inner.select(_IDLE_POLL_S if self._idle_hook is not None else None)
-        events = self._pace(inner, deadline)
-        return [] if events is None else events
+        return None
 
     def _pace(self, inner: selectors.BaseSelector, target_ns: int) -> _Ready | None:
         # Move the clock to `target_ns`, after the real wait the speed asks for; a real
