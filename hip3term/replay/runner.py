@@ -447,10 +447,20 @@ def run_replay(recording: str | Path, settings: Settings, *, strategy: str | Non
 def replay(config: ReplayConfig) -> ReplayResult:
     """Replay `config.recording` on a virtual-time loop in this thread; the result.
 
+    The thread must not be running an event loop already (use `asyncio.to_thread`).
+
     Raises:
         RecordingError: the recording cannot be read.
         PluginError: the strategy cannot be loaded with its parameters.
+        RuntimeError: called from a running event loop.
     """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        raise RuntimeError("a replay runs its own (virtual-time) event loop: call it from a "
+                           "thread without one, e.g. with asyncio.to_thread")
     header = RecordingReader(config.recording).header
     clock = VirtualClock(recorded_start_ns(header))
     pacer = Pacer(config.speed)

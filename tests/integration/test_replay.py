@@ -79,6 +79,11 @@ def test_the_fill_hash_is_the_same_in_another_process(sim_recording: Path) -> No
     assert done.stdout.strip() == here.fill_hash
 
 
+async def test_a_replay_refuses_to_run_inside_a_running_loop(sim_recording: Path) -> None:
+    with pytest.raises(RuntimeError, match="asyncio.to_thread"):
+        run_replay(sim_recording, settings())
+
+
 def test_added_fees_and_latency_change_pnl_not_the_replay(sim_recording: Path) -> None:
     base = run_replay(sim_recording, settings(), overrides=EAGER)
     fees = run_replay(sim_recording, settings(), overrides=EAGER, fees_bps=5)
