@@ -80,7 +80,7 @@ def test_the_fill_hash_is_the_same_in_another_process(sim_recording: Path) -> No
 
 
 async def test_a_replay_refuses_to_run_inside_a_running_loop(sim_recording: Path) -> None:
-    with pytest.raises(RuntimeError, match="asyncio.to_thread"):
+    with pytest.raises(RuntimeError, match=r"asyncio\.to_thread"):
         run_replay(sim_recording, settings())
 
 
