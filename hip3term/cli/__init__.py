@@ -17,6 +17,8 @@ from hip3term.cli import (
     plugins_cmd,
     record_cmd,
     recordings_cmd,
+    replay_cmd,
+    report_cmd,
     run_cmd,
     sign_cmd,
     sim_cmd,
@@ -53,8 +55,8 @@ def _root(
 
 
 _COMMANDS = (  # the order of `hip3term --help`
-    run_cmd, sim_cmd, record_cmd, recordings_cmd, train_cmd, plugins_cmd, config_cmd, keys_cmd,
-    sign_cmd,
+    run_cmd, sim_cmd, record_cmd, recordings_cmd, replay_cmd, report_cmd, train_cmd,
+    plugins_cmd, config_cmd, keys_cmd, sign_cmd,
 )
 for _module in _COMMANDS:
     _module.register(app)

@@ -5,7 +5,10 @@ from __future__ import annotations
 import subprocess
 import sys
 
-EXPECTED = ("run", "sim", "record", "recordings", "train", "plugins", "config", "keys", "sign")
+EXPECTED = (
+    "run", "sim", "record", "recordings", "replay", "report", "train", "plugins", "config",
+    "keys", "sign",
+)
 
 
 def test_help_lists_each_command_on_one_untruncated_line() -> None:
