@@ -662,6 +662,9 @@ async def test_executor_without_a_connection_waits_instead_of_spinning(rigs: Rig
     rig.gates.submit_cancel(CancelRequest(COIN, COIN_ASSET, cloid=rest.cloid), rig.clock.now_ms())
     ticks = rig.executor.status().counters.ticks
     await until(lambda: rig.executor.status().counters.ticks >= ticks + 40, "forty ticks")
+    # a tick may hold the cancel between taking it and the send failing: wait until the
+    # failure has put it back in its queue
+    await until(lambda: rig.executor.status().queued_cancels == 1, "the cancel requeued")
 
     status = rig.executor.status()
     attempts = status.counters.send_failures
