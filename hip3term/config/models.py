@@ -259,7 +259,7 @@ class FeedSettings(_Model):
         Seconds, Field(validate_default=True), _versus("backoff_initial_s", ge, _AT_LEAST)
     ] = 30.0
     backoff_jitter: Annotated[float, Field(ge=0, le=1)] = 1.0
-    healthy_reset_s: Seconds = 60.0
+    healthy_reset_s: Seconds = 5.0
     info_timeout_s: Seconds = 10.0
     stale_after_s: Annotated[
         dict[Channel, Annotated[float, Field(ge=0)]],

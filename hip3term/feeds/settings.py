@@ -39,7 +39,7 @@ class FeedClientSettings:
     backoff_initial_s: float = 0.5
     backoff_max_s: float = 30.0
     backoff_jitter: float = 1.0
-    healthy_reset_s: float = 60.0
+    healthy_reset_s: float = 5.0
     stale_after_s: Mapping[str, float] = field(default_factory=dict)
     ack_timeout_s: float = 5.0
     open_timeout_s: float = 10.0
