@@ -65,7 +65,7 @@ def make_recording(directory: Path, minutes: float, book_ms: int, seed: int = 1)
     clock = SimClock(START_MS)
     meta, dexs = load_package_json("meta_xyz.json"), load_package_json("perp_dexs.json")
     directory_ = AssetDirectory.from_responses(dexs, {DEX: meta})
-    spec = market_spec(directory_.lookup(COIN), meta)
+    spec = market_spec(directory_.lookup(COIN))
     engine = MatchingEngine([spec], clock)
     market = SyntheticMarket(engine, spec, seed, clock=clock, start_px=Decimal(190))
     exchange = SimExchange(clock=clock, engine=engine, drivers=[market], directory=directory_,

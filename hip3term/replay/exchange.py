@@ -121,7 +121,7 @@ class RecordedBookExchange:
         except MarketError as exc:
             raise ConfigError(f"replay of {market}: the simulated exchange trades the markets "
                               f"of the {DEX!r} dex only ({exc.message})") from None
-        spec = _with_fees(market_spec(self.info, meta), Decimal(repr(fees_bps)) / _BPS)
+        spec = _with_fees(market_spec(self.info), Decimal(repr(fees_bps)) / _BPS)
         self.spec = spec
         static_ctxs = load_package_json("xyz_asset_ctxs_2026-05.json")
         self._tape = _Tape(spec, Decimal(static_ctxs[self.info.index]["oraclePx"])

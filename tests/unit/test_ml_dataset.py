@@ -58,7 +58,7 @@ def write_sim_recording(directory: Path, *, seed: int, minutes: float,
     clock = SimClock(START_MS + seed * 7_200_000)
     meta = load_package_json("meta_xyz.json")
     directory_ = sim_directory()
-    spec = market_spec(directory_.lookup(COIN), meta)
+    spec = market_spec(directory_.lookup(COIN))
     engine = MatchingEngine([spec], clock)
     driver = SyntheticMarket(engine, spec, seed, clock=clock, start_px=Decimal(190),
                              params=SyntheticParams(shocks_per_hour=shocks_per_hour))

@@ -384,11 +384,8 @@ class SimExchange:
         return [fill.wire() for fill in reversed(fills[-limit:])]
 
 
-def market_spec(item: MarketInfo, meta: Mapping[str, Any] | None = None) -> MarketSpec:
-    """The matching engine's view of a meta market, with its tier-0 fees (`item.fee_rates`).
-
-    `meta` is accepted for older callers and not read: the fee scale is in `item`.
-    """
+def market_spec(item: MarketInfo) -> MarketSpec:
+    """The matching engine's view of a meta market, with its tier-0 fees (`item.fee_rates`)."""
     taker, maker = item.fee_rates()
     return MarketSpec(
         asset=item.asset_id, name=item.name, sz_decimals=item.sz_decimals,
