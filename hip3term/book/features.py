@@ -53,6 +53,7 @@ __all__ = [
     "Feature",
     "FeatureSettings",
     "Features",
+    "OracleFeatures",
     "RealizedVolatility",
     "TradeFlow",
     "dislocation_bps",
@@ -129,6 +130,17 @@ class FeatureSettings:
             self.max_trades < 1
         ):
             raise ValueError(f"max_trades must be a positive int, got {self.max_trades!r}")
+
+
+class OracleFeatures(NamedTuple):
+    """The four oracle features alone (`MarketState.oracle_features`): what a rule on the
+    dislocation reads on every book update, without the cost of the whole `Features`
+    snapshot. Each is the same value `Features` holds at the same time."""
+
+    buy_dislocation_bps: Feature[float]
+    sell_dislocation_bps: Feature[float]
+    mark_oracle_bps: Feature[float]
+    oracle_age_s: Feature[float]
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,6 +38,7 @@ from hip3term.book.features import (
     Feature,
     Features,
     FeatureSettings,
+    OracleFeatures,
     RealizedVolatility,
     TradeFlow,
     dislocation_bps,
@@ -348,6 +349,13 @@ class MarketState:
             oracle_age_s=oracle_age, rv_1s_bps=rv_1s, rv_10s_bps=rv_10s, rv_60s_bps=rv_60s,
             trade_flow=self._flow_feature(now_ns, book_reason),
         )
+
+    def oracle_features(self, now_ns: int) -> OracleFeatures:
+        """The four oracle features of `features(now_ns)` alone (the same values), for a
+        rule that reads only those on every update (see `book.features.OracleFeatures`)."""
+        book_reason = self._book_reason(now_ns)
+        return OracleFeatures(*self._oracle_features(now_ns, self.best_bid, self.best_ask,
+                                                     book_reason))
 
     def _book_reason(self, now_ns: int) -> str:
         if self._top_ns is None:

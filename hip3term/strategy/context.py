@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
-from hip3term.book.features import Features
+from hip3term.book.features import Features, OracleFeatures
 from hip3term.book.market_state import AssetContext, LevelLike, MarketState, TradeLike
 from hip3term.core.clock import Clock
 from hip3term.strategy.intents import (
@@ -273,6 +273,10 @@ class MarketView:
         """Every feature at the monotonic time `monotonic_ns` (with validity)."""
         return self._state.features(monotonic_ns)
 
+    def oracle_features(self, monotonic_ns: int) -> OracleFeatures:
+        """The four oracle features alone, as `features(monotonic_ns)` has them (cheaper)."""
+        return self._state.oracle_features(monotonic_ns)
+
 
 class StrategyContext(Generic[P]):
     """What one strategy instance may read and ask for. Not thread-safe.
@@ -337,6 +341,11 @@ class StrategyContext(Generic[P]):
     def features(self) -> Features:
         """The market's features now (each with its validity and reason)."""
         return self.book.features(self._clock.monotonic_ns())
+
+    def oracle_features(self) -> OracleFeatures:
+        """The oracle features now (dislocations, mark-oracle, oracle age): the same values
+        as `features()` has, for rules that read only those on every update."""
+        return self.book.oracle_features(self._clock.monotonic_ns())
 
     def position(self, market: str | None = None) -> PositionLike | None:
         """The position in `market` (this strategy's market by default), None when flat."""

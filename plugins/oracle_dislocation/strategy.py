@@ -42,7 +42,7 @@ from decimal import Decimal
 
 from pydantic import Field, model_validator
 
-from hip3term.book.features import Feature, Features
+from hip3term.book.features import Feature, Features, OracleFeatures
 from hip3term.errors import MarketError
 from hip3term.ml.gate import Gate, ModelError
 from hip3term.strategy import (
@@ -162,17 +162,20 @@ class OracleDislocation(Strategy[OracleDislocationParams]):
     # -- decisions ---------------------------------------------------------------------
 
     def _evaluate(self, ctx: StrategyContext[OracleDislocationParams]) -> None:
-        features = ctx.features()
+        # the oracle features on every update; the whole snapshot only for a signal (the
+        # gate reads it), at the same time, so with the same values
+        oracle = ctx.oracle_features()
         position = ctx.position()
         if position is not None:
-            self._manage_exit(ctx, features, position)
+            self._manage_exit(ctx, oracle, position)
         else:
             self._flatten_ns = None
-        found = self._signal(features, self.fee_bps(ctx))
+        found = self._signal(oracle, self.fee_bps(ctx))
         if found is not None:
-            self._on_signal(ctx, features, position, *found)
+            self._on_signal(ctx, ctx.features(), position, *found)
 
-    def _signal(self, features: Features, fee_bps: float) -> tuple[Side, float, float] | None:
+    def _signal(self, features: OracleFeatures,
+                fee_bps: float) -> tuple[Side, float, float] | None:  # fmt: skip
         # (side, dislocation, expected edge) of the larger valid dislocation over the bar
         buy, sell = features.buy_dislocation_bps, features.sell_dislocation_bps
         if buy.value is None or sell.value is None:
@@ -251,8 +254,8 @@ class OracleDislocation(Strategy[OracleDislocationParams]):
                     f"${ctx.min_order_notional} minimum")
         return px, sz, touch.px
 
-    def _manage_exit(self, ctx: StrategyContext[OracleDislocationParams], features: Features,
-                     position: PositionLike) -> None:
+    def _manage_exit(self, ctx: StrategyContext[OracleDislocationParams],
+                     features: OracleFeatures, position: PositionLike) -> None:  # fmt: skip
         if self.exit_cloid is not None:
             return
         is_long = position.size > 0

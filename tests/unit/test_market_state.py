@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hip3term.book import FeatureSettings, MarketState
+from hip3term.book import Features, FeatureSettings, MarketState
 from hip3term.venue.hyperliquid.parse import parse_frame
 from hip3term.venue.hyperliquid.wire import (
     AssetCtx,
@@ -256,6 +256,45 @@ def test_oracle_age_counts_from_last_change_and_frozen_oracle_invalidates_disloc
     state.on_asset_ctx(ctx("100.7", "100.2"), 40 * S)
     assert state.features(40 * S).oracle_age_s.value == 0.0
     assert state.features(40 * S).buy_dislocation_bps.valid
+
+
+
+def _oracle_four(features: Features) -> tuple[object, ...]:
+    return (features.buy_dislocation_bps, features.sell_dislocation_bps,
+            features.mark_oracle_bps, features.oracle_age_s)
+
+
+def test_oracle_features_alone_equal_the_snapshot_in_every_state() -> None:
+    # before anything, book only, both, oracle frozen, context stale, book stale, a side
+    # empty: the cheap call must give the same four features (values and reasons)
+    state = MarketState(COIN, FeatureSettings(book_stale_after_s=20.0, ctx_stale_after_s=30.0,
+                                              oracle_frozen_after_s=10.0))
+    seen: list[str] = []
+
+    def check(now_ns: int) -> None:
+        alone = state.oracle_features(now_ns)
+        assert tuple(alone) == _oracle_four(state.features(now_ns))
+        seen.extend(f.reason or "valid" for f in alone)
+
+    check(0)
+    state.on_l2_book(standard_book(), 0)
+    check(S)
+    state.on_asset_ctx(ctx(oracle="102", mark="101.5"), 2 * S)
+    check(3 * S)
+    check(13 * S)  # the oracle has not changed for 11 s: frozen
+    state.on_asset_ctx(ctx(oracle="99", mark="99.5"), 14 * S)
+    check(15 * S)  # a buy above, a sell below: valid again
+    check(21 * S)  # book stale
+    state.on_l2_book(standard_book(30_000), 40 * S)
+    check(50 * S)  # context stale
+    state.on_bbo(bbo(31_000, None, lv("101")), 51 * S)
+    state.on_asset_ctx(ctx(oracle="100", mark="100"), 51 * S)
+    check(51 * S)  # bid side empty
+    assert {"valid", "no asset context yet"} <= set(seen)
+    assert any(r.startswith("oracle frozen") for r in seen)
+    assert any(r.startswith("asset context stale") for r in seen)
+    assert any(r.startswith("book stale") for r in seen)
+    assert "bid side empty" in seen
 
 
 # -- trades and flow -------------------------------------------------------------------
