@@ -29,12 +29,11 @@ virtual time); a replay opens none besides the loop's own wake-up pipe.
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import math
 import selectors
 import time
 from collections.abc import Callable, Coroutine, Mapping
-from typing import Any, Final, Protocol, TypeVar, TypeVarTuple
+from typing import Any, Final, Protocol, TypeVar
 
 __all__ = ["EventSource", "Pacer", "VirtualClock", "VirtualTimeLoop", "run_virtual"]
 
@@ -44,7 +43,6 @@ _IDLE_POLL_S: Final = 0.1  # how often a paused loop wakes to run its idle hook
 _MAX_LAG_S: Final = 0.5  # behind real time by more: the pacer forgives the debt
 
 _T = TypeVar("_T")
-_Ts = TypeVarTuple("_Ts")
 
 
 class VirtualClock:
@@ -216,7 +214,6 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
         self._base_ns = clock.ns
         self._source: EventSource | None = None
         self._idle_hook: Callable[[], None] | None = None
-        self._wakes = 0  # callbacks and timers scheduled so far
         super().__init__(_VirtualSelector(self))
 
     def time(self) -> float:
@@ -231,19 +228,6 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
         """Call `hook` every time the loop would wait (keep it cheap: a snapshot every
         100 ms of real time for the TUI, for example)."""
         self._idle_hook = hook
-
-    def call_soon(self, callback: Callable[[*_Ts], object], *args: *_Ts,
-                  context: contextvars.Context | None = None) -> asyncio.Handle:  # fmt: skip
-        """As `asyncio` does; also stops the dispatching of source items."""
-        self._wakes += 1
-        return super().call_soon(callback, *args, context=context)
-
-    def call_at(self, when: float, callback: Callable[[*_Ts], object],
-                *args: *_Ts, context: contextvars.Context | None = None,
-                ) -> asyncio.TimerHandle:  # fmt: skip
-        """As `asyncio` does; also stops the dispatching of source items."""
-        self._wakes += 1
-        return super().call_at(when, callback, *args, context=context)
 
     # ------------------------------------------------------------ waiting
 
@@ -273,7 +257,10 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
         # Dispatch the source's items due before `deadline`, each at its own time. Returns
         # what the loop must see now (real events, or [] to run a callback or to pause),
         # or None once nothing more is due before the deadline.
-        wakes, source = self._wakes, self._source
+        # a callback or a timer scheduled by an item grows one of these (nothing else
+        # shrinks them while the source runs: the loop itself pops them)
+        ready, timers = self._ready, self._scheduled  # type: ignore[attr-defined]
+        scheduled, source = len(ready) + len(timers), self._source
         while source is not None:
             due = source.next_due_ns()
             if due is None or (deadline is not None and due >= deadline):
@@ -285,7 +272,7 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
                 return []
             if source.dispatch():
                 self.pacer.frame_done()
-            if self._wakes != wakes:
+            if len(ready) + len(timers) != scheduled:
                 return []
         return None
 
