@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich import box
 from rich.console import Console, Group
@@ -15,7 +15,10 @@ from rich.text import Text
 
 from hip3term.replay.report import HORIZONS_S, FillReport, Report, pnl_chart
 
-__all__ = ["print_report", "sweep_table"]
+if TYPE_CHECKING:
+    from hip3term.replay.compare import Comparison
+
+__all__ = ["comparison_table", "print_report", "sweep_table"]
 
 
 def _num(value: Any, digits: int = 2, suffix: str = "") -> str:
@@ -169,3 +172,29 @@ def sweep_table(rows: Sequence[dict[str, Any]], keys: Sequence[str],
                       _num(s["expected_edge_bps"], 1), _num(s["realized_edge_bps"], 1),
                       _num(s["max_drawdown"], 4), str(s["halts"]))  # fmt: skip
     out.print(table)
+
+
+def comparison_table(comparison: Comparison, console: Console | None = None) -> None:
+    """Print a comparison: what ran, one column per run (and the change with one
+    variant), the verdicts (green when the variant trades fewer signals with a higher
+    edge, yellow when not), notes and fill hashes."""
+    from hip3term.replay.compare import describe, footer, headers, table_rows
+
+    out = console or Console()
+    first, *runs = describe(comparison)
+    out.print(Text(first, style="bold"))
+    for line in runs:
+        out.print(Text(line, style="dim"))
+    table = Table(box=box.SIMPLE_HEAD, padding=(0, 1))
+    for i, name in enumerate(headers(comparison)):
+        table.add_column(name, justify="left" if i == 0 else "right", no_wrap=True)
+    for row in table_rows(comparison):
+        table.add_row(*row)
+    out.print(table)
+    verdicts = set(comparison.verdicts)
+    for line in footer(comparison):
+        if line in verdicts:
+            style = "bold yellow" if " NOT " in line else "bold green"
+        else:
+            style = "yellow" if line.startswith("note: ") else "dim"
+        out.print(Text(line, style=style))
