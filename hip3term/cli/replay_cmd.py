@@ -14,6 +14,7 @@ from hip3term.cli.common import ConfigOption
 from hip3term.errors import ConfigError
 
 if TYPE_CHECKING:
+    from hip3term.config import Settings
     from hip3term.replay.report import Report
     from hip3term.replay.runner import ReplayConfig, ReplayResult
 
@@ -38,12 +39,22 @@ What-if: --set overrides any strategy parameter (threshold_bps=10) or setting
 --drop-frames stress it; --sweep key=v1,v2 runs a grid in a process pool and prints
 one line per run.
 
+Side by side: --compare key=value replays the recording twice, as given (the baseline)
+and with the --compare assignments added (the variant), and prints one column per run:
+entry signals, gated-out signals, entries, entries traded, orders, fills, round trips,
+win rate, halts, expected and realized edge, 10 s markout, PnL, drawdown and fees, then
+a verdict: does the variant trade fewer signals with a higher average realized edge, or
+plainly why not. Saved as <name>.compare.json. To judge a gate from `hip3term train`,
+give the taker's fees (the gate was trained for them) and add the gate as the variant.
+
 Examples:
 
 \b
   hip3term replay recordings/20260101-120000-xyz_COIN-sim.h3rec
   hip3term replay REC --set threshold_bps=10 --latency-ms 50 --fees-bps 2
   hip3term replay REC --sweep threshold_bps=5,10,15 --sweep cooldown_s=1,5
+  hip3term replay REC --set taker_fee_bps=0.9 --set threshold_bps=0
+      --compare gate_model=models/gate-1a2b3c4d --compare gate_threshold=0.6
   hip3term replay REC --tui --speed 10x      (space pause, n step, + / - speed)
 """
 
@@ -93,14 +104,24 @@ SweepOption = Annotated[
                                    help="Replay once per value (per combination when "
                                    "repeated) in a process pool; prints PnL, trades, edge and "
                                    "drawdown per run.")]  # fmt: skip
+CompareOption = Annotated[
+    list[str] | None, typer.Option("--compare", metavar="KEY=VALUE", show_default=False,
+                                   help="Also replay with this override added to the "
+                                   "baseline (same keys as --set; repeatable: all of them "
+                                   "make one variant) and print both runs side by side with "
+                                   "a verdict, e.g. --compare gate_model=models/g "
+                                   "--compare gate_threshold=0.6.")]  # fmt: skip
 WorkersOption = Annotated[
     int | None, typer.Option("--workers", metavar="N", min=1, show_default=False,
-                             help="Processes for --sweep (default: one per CPU).")]
+                             help="Processes for --sweep and --compare (default: one per "
+                             "CPU, at most one per run; 1 runs them one after the other "
+                             "in this process).")]  # fmt: skip
 JsonOption = Annotated[
-    bool, typer.Option("--json", help="Print the report (or the sweep) as JSON on stdout "
-                       "instead of tables.")]
+    bool, typer.Option("--json", help="Print the report (or the sweep, or the comparison) "
+                       "as JSON on stdout instead of tables.")]  # fmt: skip
 NoSaveOption = Annotated[
-    bool, typer.Option("--no-save", help="Do not write the report files beside the recording.")]
+    bool, typer.Option("--no-save", help="Do not write the report files (or the sweep's or "
+                       "comparison's JSON) beside the recording.")]  # fmt: skip
 
 
 def register(app: typer.Typer) -> None:
@@ -143,6 +164,7 @@ def replay(
     drop_frames: DropOption = 0.0,
     seed: SeedOption = 0,
     sweep: SweepOption = None,
+    compare: CompareOption = None,
     workers: WorkersOption = None,
     json_out: JsonOption = False,
     no_save: NoSaveOption = False,
@@ -152,6 +174,10 @@ def replay(
     from hip3term.replay.runner import ReplayConfig, replay_settings
     from hip3term.replay.sweep import parse_assignment, parse_axis
 
+    if compare and (sweep or tui):
+        raise ConfigError(f"--compare cannot be combined with {'--sweep' if sweep else '--tui'}: "
+                          "a comparison replays a baseline and one variant headless; sweep or "
+                          "watch one of them in a separate command")  # fmt: skip
     _quiet_logs()
     settings = settings_from_cli(config, strategy=strategy)
     overrides = dict(parse_assignment(item) for item in set_ or ())
@@ -161,6 +187,12 @@ def replay(
     if sweep:
         _sweep(recording, settings, [parse_axis(s) for s in sweep], overrides, workers, knobs,
                json_out=json_out, save=not no_save)  # fmt: skip
+        return
+    if compare:
+        variant = dict(parse_compare(item) for item in compare)
+        _compare(recording, settings, overrides, variant, workers,
+                 {**knobs, "speed": parse_speed(speed, tui=False)}, json_out=json_out,
+                 save=not no_save)  # fmt: skip
         return
     run_config = ReplayConfig(recording, replay_settings(settings, recording, overrides=overrides),
                               speed=parse_speed(speed, tui=tui), **knobs)  # fmt: skip
@@ -172,6 +204,20 @@ def replay(
         typer.echo(f"replayed {result.frames} frames ({result.virtual_s:.0f} s of market) in "
                    f"{result.wall_s:.2f} s: {result.frames_per_s:,.0f} frames/s; "
                    f"fills {len(result.fills)}, fill hash {result.fill_hash[:16]}")  # fmt: skip
+
+
+def parse_compare(text: str) -> tuple[str, Any]:
+    """`--compare key=value` -> (key, value), read as `--set` reads it.
+
+    Raises:
+        ConfigError: no `=`, or an empty key.
+    """
+    from hip3term.replay.sweep import parse_assignment
+
+    key, eq, _ = text.partition("=")
+    if not eq or not key.strip():
+        raise ConfigError(f"--compare {text!r}: expected key=value, e.g. gate_threshold=0.6")
+    return parse_assignment(text)
 
 
 def _quiet_logs() -> None:
@@ -224,6 +270,29 @@ def _sweep(recording: Path, settings: Any, axes: list[tuple[str, list[Any]]],
     if save:
         path = recording.with_name(recording.stem + ".sweep.json")
         path.write_bytes(orjson.dumps(rows, default=str, option=orjson.OPT_INDENT_2))
+        if not json_out:
+            typer.echo(f"saved {path}")
+
+
+def _compare(recording: Path, settings: Settings, overrides: dict[str, Any],
+             variant: dict[str, Any], workers: int | None, knobs: dict[str, Any], *,
+             json_out: bool, save: bool) -> None:  # fmt: skip
+    import orjson
+
+    from hip3term.replay.compare import Variant, compare_replays
+
+    comparison = compare_replays([recording], settings, variants=[Variant("variant", variant)],
+                                 overrides=overrides, workers=workers, **knobs)  # fmt: skip
+    data = orjson.dumps(comparison.as_dict(), default=str, option=orjson.OPT_INDENT_2)
+    if json_out:
+        sys.stdout.write(data.decode() + "\n")
+    else:
+        from hip3term.replay.render import comparison_table
+
+        comparison_table(comparison)
+    if save:
+        path = recording.with_name(recording.stem + ".compare.json")
+        path.write_bytes(data)
         if not json_out:
             typer.echo(f"saved {path}")
 
