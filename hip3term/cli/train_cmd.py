@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -32,10 +32,15 @@ threshold). Writes OUT/gate.json (the bundle the taker loads with
 strategy.params.gate_model = "OUT"), OUT/dataset.npz and OUT/report.txt. The same
 recordings and --seed give the same model.
 
-With --compare HELDOUT (recordings not trained on), the taker runs over them twice, with
-and without the new gate at --gate-threshold, and the report compares the entries each
-run placed and their markouts (each entry taken as filled at its touch and marked out
-like a label; until `hip3term replay` exists this stands in for a replay).
+With --compare HELDOUT (recordings not trained on), each is replayed as `hip3term
+replay` does (engine, risk gates and latch, executor, orders matched against the
+recorded book) twice: the taker with the rule it was trained on (threshold_bps as
+--threshold-bps, at least 0; taker_fee_bps half of --fees-bps) and no gate, then the
+same with the new gate at --gate-threshold. The report puts both side by side (signals,
+gated out, entries, traded, fills, round trips, realized edge, 10 s markout, PnL,
+drawdown, fees) and says plainly whether the gate trades fewer signals with a higher
+average realized edge. --compare-set adds overrides to both runs, e.g.
+risk.max_consecutive_losses=1000 so that a latch trip does not end either run early.
 """
 
 
@@ -104,8 +109,17 @@ def register(app: typer.Typer) -> None:
         ] = None,
         gate_threshold: Annotated[
             float, typer.Option("--gate-threshold", min=0.0, max=1.0, help="The gate "
-                                "threshold of the --compare run.")
+                                "threshold of the --compare run: a signal is traded when its "
+                                "probability of a positive after-fee markout is at least this.")
         ] = 0.5,
+        compare_set: Annotated[
+            list[str] | None, typer.Option("--compare-set", metavar="KEY=VALUE",
+                                           show_default=False,
+                                           help="An override for both --compare replays, "
+                                           "as `hip3term replay --set` takes it (a taker "
+                                           "parameter, or section.field such as "
+                                           "risk.max_consecutive_losses=1000). Repeatable.")
+        ] = None,
     ) -> None:
         from hip3term.cli.record_cmd import parse_duration
         from hip3term.ml.cv import check_purge
@@ -124,6 +138,7 @@ def register(app: typer.Typer) -> None:
                 raise ConfigError(f"{flag} {value}: expected a finite number"
                                   + (", not negative" if flag == "--fees-bps" else ""))
         paths = expand_recordings(recordings)
+        extra = _compare_overrides(compare_set)
         if out is not None and (out / BUNDLE_FILE).exists() and not force:
             raise ConfigError(f"--out {out}: a bundle exists there; use --force to replace it")
         spec = DatasetSpec(horizon_s=horizon_s, fees_bps=fees_bps, threshold_bps=threshold_bps,
@@ -143,7 +158,7 @@ def register(app: typer.Typer) -> None:
         if compare:
             trained = [item["sha256"] for item in dataset.meta["recordings"]]
             text += "\n\n" + compare_gate(expand_recordings(compare), folder, spec,
-                                          gate_threshold, trained)
+                                          gate_threshold, trained, overrides=extra)  # fmt: skip
         (folder / "report.txt").write_text(text + "\n", "utf-8")
         typer.echo(text)
 
@@ -168,49 +183,55 @@ def expand_recordings(given: list[Path]) -> list[Path]:
     return paths
 
 
+def _compare_overrides(items: list[str] | None) -> dict[str, Any]:
+    from hip3term.replay.sweep import parse_assignment
+
+    overrides: dict[str, Any] = {}
+    for item in items or ():
+        if "=" not in item or not item.partition("=")[0].strip():
+            raise ConfigError(f"--compare-set {item!r}: expected key=value, e.g. "
+                              "risk.max_consecutive_losses=1000")  # fmt: skip
+        key, value = parse_assignment(item)
+        overrides[key] = value
+    return overrides
+
+
 def compare_gate(paths: list[Path], model: Path, spec: DatasetSpec, threshold: float,
-                 trained: Sequence[str] = ()) -> str:
-    """The taker over held-out recordings, without and with the gate: entries, markouts.
+                 trained: Sequence[str] = (), *, overrides: Mapping[str, Any] | None = None,
+                 workers: int | None = None) -> str:  # fmt: skip
+    """Replay held-out recordings with the taker without and with the gate; the comparison.
 
-    `trained` lists the sha256 of the training recordings; a held-out one among them is
-    named in the output (the comparison is then in-sample).
+    Both runs go through `hip3term.replay.compare.compare_replays` (the real replay: the
+    engine, the risk gates and latch, the executor and the simulator's matching against
+    the recorded book), the taker with the rule the gate was trained on. `trained` lists
+    the sha256 of the training recordings; a held-out one among them is named in the
+    output (the comparison is then in-sample).
+
+    Raises:
+        ConfigError, PluginError: a bad override, or a gate the taker refuses.
+        RecordingError: a recording cannot be read.
     """
-    from hip3term.ml.dataset import file_sha256, run_strategy
-    from hip3term.recording.reader import read_header
-    from hip3term.strategy.loader import load_strategy
-    from hip3term.venue.hyperliquid.markets import AssetDirectory
-    from hip3term.venue.sim.exchange import DEX, load_package_json
+    import logging
 
-    # The real perpDexs and meta(xyz) responses the simulator ships give the order rules.
-    directory = AssetDirectory.from_responses(load_package_json("perp_dexs.json"),
-                                              {DEX: load_package_json("meta_xyz.json")})
+    from hip3term.cli.common import settings_from_cli
+    from hip3term.ml.dataset import file_sha256
+    from hip3term.replay.compare import Variant, compare_replays, format_comparison
+
+    # the engine's warnings (rejects, latch trips) are in the comparison; errors still show
+    logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
     base: dict[str, Any] = {"taker_fee_bps": spec.fees_bps / 2,
-                            "threshold_bps": max(spec.threshold_bps, 0.0)}
-    runs = {"no gate": base, f"gate p >= {threshold:g}": dict(
-        base, gate_model=str(model), gate_threshold=threshold)}
-    lines = [f"held-out comparison: the taker (threshold_bps {base['threshold_bps']:g}, "
-             f"taker_fee_bps {base['taker_fee_bps']:g}) over {len(paths)} recording(s); "
-             f"entries taken as filled at the touch, marked out at {spec.horizon_s:g} s "
-             "after fees",
-             f"{'run':<16} {'entries':>7} {'win':>6} {'mean bps':>9} {'total bps':>10}"]
-    means: list[float] = []
-    counts: list[int] = []
-    for name, params in runs.items():
-        markouts: list[float] = []
-        for path in paths:
-            rules = directory.lookup(read_header(path).market)
-            markouts += run_strategy(path, load_strategy("oracle_dislocation", params), rules,
-                                     spec).markouts
-        mean = sum(markouts) / len(markouts) if markouts else math.nan
-        win = sum(m > 0 for m in markouts) / len(markouts) if markouts else math.nan
-        means.append(mean)
-        counts.append(len(markouts))
-        lines.append(f"{name:<16} {len(markouts):>7} {_num(win, 2):>6} {_num(mean, 2):>9} "
-                     f"{_num(sum(markouts), 1):>10}")
-    better = counts[1] < counts[0] and not math.isnan(means[1]) and (
-        math.isnan(means[0]) or means[1] > means[0])
-    lines.append("the gate trades fewer signals with a higher mean markout" if better else
-                 "the gate does NOT trade fewer signals with a higher mean markout here")
+                            "threshold_bps": max(spec.threshold_bps, 0.0),
+                            **(overrides or {})}  # fmt: skip
+    gate = Variant(f"gate p >= {threshold:g}", {"gate_model": str(model),
+                                                "gate_threshold": threshold})  # fmt: skip
+    comparison = compare_replays(paths, settings_from_cli(None, strategy="oracle_dislocation"),
+                                 variants=[gate], overrides=base, baseline_name="no gate",
+                                 workers=workers)  # fmt: skip
+    lines = [f"held-out comparison: the taker replayed over {len(paths)} recording(s) without "
+             f"and with the gate (p >= {threshold:g}), orders matched against the recorded "
+             "book; the taker's rule as trained (threshold_bps "
+             f"{base['threshold_bps']:g}, taker_fee_bps {base['taker_fee_bps']:g})",
+             format_comparison(comparison)]  # fmt: skip
     seen = [str(p) for p in paths if file_sha256(p) in set(trained)]
     if seen:
         lines.append(f"warning: trained on {', '.join(seen)} too: this is in-sample")

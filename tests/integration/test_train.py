@@ -172,14 +172,63 @@ def test_metrics_on_hand_checked_examples() -> None:
     assert (rows[1].kept, rows[1].mean_markout_bps, rows[1].win_rate) == (2, 6.0, 1.0)
 
 
-def test_train_compare_runs_the_taker_with_and_without_the_gate(recordings: list[Path],
-                                                                tmp_path: Path) -> None:
-    result = _train(str(recordings[0]), "--out", str(tmp_path), *FAST, "--compare",
-                    str(recordings[1]), "--compare", str(recordings[0]))
+def test_train_compare_replays_the_taker_with_and_without_the_gate(
+    recordings: list[Path], tmp_path: Path
+) -> None:
+    from hip3term.config import load_settings
+    from hip3term.replay.runner import run_replay
+
+    result = _train(
+        str(recordings[0]),
+        "--out",
+        str(tmp_path),
+        *FAST,
+        "--compare",
+        str(recordings[1]),
+        "--compare-set",
+        "risk.max_consecutive_losses=1000",
+    )
     assert result.exit_code == 0, result.output
-    table = result.output.split("held-out comparison", 1)[1].splitlines()
-    assert table[1].split() == ["run", "entries", "win", "mean", "bps", "total", "bps"]
-    assert table[2].startswith("no gate") and table[3].startswith("gate p >= 0.5")
-    assert int(table[2].split()[2]) > 0  # the ungated taker traded
-    assert "the gate trades fewer" in table[4] or "does NOT" in table[4]
-    assert table[5] == f"warning: trained on {recordings[0]} too: this is in-sample"
+    text = result.output.split("held-out comparison", 1)[1]
+    lines = text.splitlines()
+    assert "replayed over 1 recording(s) without and with the gate (p >= 0.5)" in lines[0]
+    assert lines[1].startswith("replay comparison: oracle_dislocation over 1 recording(s)")
+    header = next(line for line in lines if line.endswith("change"))
+    assert header.split() == ["no", "gate", "gate", "p", ">=", "0.5", "change"]
+    labels = [line.split("  ")[0] for line in lines[lines.index(header) + 1 :][:15]]
+    assert labels[:4] == ["signals", "gated out", "entries", "traded"]
+    assert "realized edge (bps)" in labels and "markout 10 s mid (bps)" in labels
+    verdicts = [line for line in lines if line.startswith("the gate ")]
+    assert len(verdicts) == 1
+    assert (
+        "the gate trades fewer signals with a higher average realized edge" in verdicts[0]
+        or "does NOT" in verdicts[0]
+    )
+    # the real replay: the ungated run's fills are those of `hip3term replay` with the
+    # taker's rule as trained (fees 2 x 0.9 bps, threshold 0) and the --compare-set value
+    replayed = run_replay(
+        recordings[1],
+        load_settings(overrides={}, env={}),
+        overrides={"taker_fee_bps": 0.9, "threshold_bps": 0.0, "risk.max_consecutive_losses": 1000},
+    )
+    assert f"no gate: fill hash {replayed.fill_hash[:16]}; replayed in" in text
+    assert replayed.fills  # the ungated taker traded
+    assert "in-sample" not in text
+    again = _train(
+        str(recordings[0]),
+        "--out",
+        str(tmp_path),
+        *FAST,
+        "--force",
+        "--compare",
+        str(recordings[0]),
+        "--gate-threshold",
+        "1",
+    )
+    assert again.exit_code == 0, again.output
+    assert "it made no trades at all" in again.output
+    assert again.output.rstrip().endswith(
+        f"warning: trained on {recordings[0]} too: this is in-sample"
+    )
+    bad = _train(str(recordings[0]), *FAST, "--compare-set", "oops")
+    assert isinstance(bad.exception, ConfigError) and "--compare-set 'oops'" in str(bad.exception)
