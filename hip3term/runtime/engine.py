@@ -195,7 +195,7 @@ class Engine:
         now_ns = self.clock.monotonic_ns()
         if isinstance(event, wire.L2Book | wire.Bbo | wire.AssetCtx):
             if self.state.apply(event, now_ns):
-                self._check_market_data(now_ns)
+                self._check_market_data(self.data_age_s(now_ns))
                 name = {"l2Book": "on_book", "bbo": "on_bbo"}.get(event.channel, "on_asset_ctx")
                 self.host.call(name)
         elif isinstance(event, wire.Trades):
@@ -221,8 +221,8 @@ class Engine:
             if fill.tid in applied and fill.coin == self.market:
                 self.host.on_fill(fill)
 
-    def _check_market_data(self, now_ns: int) -> None:
-        age = self.data_age_s(now_ns)
+    def _check_market_data(self, age: float | None) -> None:
+        # `age`: data_age_s now
         ok = age is not None and age <= self.settings.risk.market_data_stale_s
         if ok != self._md_ok and self.ready.connected:
             self._md_ok = ok
@@ -243,7 +243,7 @@ class Engine:
         session, events = self.ready.on_connected(self.clock.now_ms())
         self.session, self.ws_down_since_ms, self._md_ok = session, None, False
         self._emit(events)
-        self._check_market_data(self.clock.monotonic_ns())
+        self._check_market_data(self.data_age_s(self.clock.monotonic_ns()))
         return session
 
     def on_disconnected(self, reason: str, *, release_posts: bool) -> None:
@@ -279,10 +279,14 @@ class Engine:
     def on_tick(self) -> None:
         """Market-data freshness, time stops and flatten retries, risk triggers, timer."""
         now_ns, now = self.clock.monotonic_ns(), self.clock.now_ms()
-        self._check_market_data(now_ns)
-        if not self.observe:
-            self._emit(self.gates.on_tick(now))
-        self._emit(self.monitor.check(now, self.risk_inputs(now_ns)))
+        # one reading of the data age serves both (only feed events change it); an
+        # empty list of events is not emitted (a no-op): this runs 10 times a second
+        age = self.data_age_s(now_ns)
+        self._check_market_data(age)
+        if not self.observe and (events := self.gates.on_tick(now)):
+            self._emit(events)
+        if events := self.monitor.check(now, self._risk_inputs(now_ns, age)):
+            self._emit(events)
         if self.host.ctx is not None and now_ns >= self._next_timer_ns:
             self._next_timer_ns = now_ns + round(self.strategy.timer_interval_s * _NS_PER_S)
             self.host.call("on_timer")
@@ -294,8 +298,11 @@ class Engine:
 
     def risk_inputs(self, now_ns: int) -> RiskInputs:
         """What the risk monitor reads, now."""
+        return self._risk_inputs(now_ns, self.data_age_s(now_ns))
+
+    def _risk_inputs(self, now_ns: int, data_age_s: float | None) -> RiskInputs:
         ctx = self.state.ctx
-        health = MarketHealth(self.market, self.data_age_s(now_ns),
+        health = MarketHealth(self.market, data_age_s,
                               None if ctx is None else ctx.oracle_px,
                               None if ctx is None else ctx.mark_px)  # fmt: skip
         return RiskInputs.collect(self.tracker, self._mark_of,
