@@ -198,14 +198,26 @@ def _confirm_mainnet(settings: Settings, credentials: Credentials) -> None:
 
 def _run_tui(tui: Any, settings: Settings, plugin: Strategy[Any], credentials: Credentials,
              confirm: bool) -> int:  # fmt: skip
-    from hip3term.runtime.launch import LaunchedNode, launch
+    log_path = settings.paths.state_dir / "hip3term.log"
+    engine: Any
+    if settings.tui.engine == "process":
+        from hip3term.runtime.process import EngineProcess, NodeSpec
 
-    async def factory() -> LaunchedNode:
-        return await launch(settings, strategy=plugin, credentials=credentials)
+        # The child loads the strategy again from the settings (the plugin was loaded
+        # here to fail early on bad parameters); the key goes over the pipe, never pickled.
+        key = None if credentials.key is None else credentials.key.secret_bytes()
+        engine = EngineProcess(NodeSpec.of(settings, credentials, log_path), key)
+    else:
+        from hip3term.runtime.launch import LaunchedNode, launch
+        from hip3term.runtime.thread import EngineThread
 
-    code: int = tui.run_tui(factory, settings, confirm_mainnet=confirm,
+        async def factory() -> LaunchedNode:
+            return await launch(settings, strategy=plugin, credentials=credentials)
+
+        engine = EngineThread(factory)
+    code: int = tui.run_tui(engine, settings, confirm_mainnet=confirm,
                             mainnet_summary=_summary(settings, credentials),
-                            log_path=settings.paths.state_dir / "hip3term.log")  # fmt: skip
+                            log_path=log_path)  # fmt: skip
     return code
 
 

@@ -327,8 +327,9 @@ def _check_bindings(value: dict[BindingId, str]) -> dict[BindingId, str]:
 
 
 class TuiSettings(_Model):
-    """Terminal UI: key bindings by binding id (Textual key names)."""
+    """Terminal UI: where the engine runs, key bindings by binding id (Textual key names)."""
 
+    engine: Literal["process", "thread"] = "process"  # under the TUI (configs/default.toml)
     bindings: Annotated[dict[BindingId, str], AfterValidator(_check_bindings)] = Field(
         default_factory=lambda: dict(DEFAULT_BINDINGS)
     )

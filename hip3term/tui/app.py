@@ -2,10 +2,11 @@
 
 The app never touches engine objects: it pulls the latest immutable `NodeSnapshot` at
 `refresh_hz` (one `set_interval`, 10 Hz by default) and hands it to the main screen, whose
-panes repaint only what changed. With an `EngineThread` the node runs on its own thread
-and loop (`hip3term.runtime.thread`), so rendering never delays the engine; commands go
-to the engine loop without blocking the UI loop (`command_async`). A plain `NodeHandle`
-(tests, snapshot apps) is called directly.
+panes repaint only what changed. `hip3term run` runs the node in a child process
+(`hip3term.runtime.process.EngineProcess`, the default: rendering never holds the
+engine's interpreter lock) or on a thread of this process (`EngineThread`,
+`tui.engine = "thread"`); either way commands reach the engine without blocking the UI
+loop (`command_async`). A plain `NodeHandle` (tests, snapshot apps) is called directly.
 
 Keys (remappable by binding id, `hip3term.tui.bindings`): h halt, f flatten (confirm),
 c cancel all, p pause/unpause, r resume after a trip (modal with the reason; confirm),
@@ -28,6 +29,7 @@ from textual.screen import ModalScreen
 
 from hip3term.config.models import Settings
 from hip3term.core.events import LatchState
+from hip3term.runtime.process import EngineProcess, EngineProcessError
 from hip3term.runtime.snapshot import (
     CommandResult,
     EventLine,
@@ -35,7 +37,7 @@ from hip3term.runtime.snapshot import (
     NodeSnapshot,
     OperatorCommand,
 )
-from hip3term.runtime.thread import EngineThread, NodeFactory
+from hip3term.runtime.thread import EngineThread
 from hip3term.tui.bindings import app_bindings, key_label, keymap
 from hip3term.tui.screens.confirm import AlertScreen, ConfirmScreen
 from hip3term.tui.screens.help import HelpScreen
@@ -47,13 +49,22 @@ __all__ = ["WorkstationApp", "run_tui"]
 
 _OPERATOR_ACTIONS = frozenset({"flatten", "cancel_all", "pause", "resume", "quit"})
 
+Engine = EngineThread | EngineProcess
+"""An engine the app starts, polls and stops (on a thread or in a child process)."""
+
+
+def failure_text(failure: BaseException) -> str:
+    """The "kind: message" line of an engine failure (a child's keeps its original type name)."""
+    kind = failure.kind if isinstance(failure, EngineProcessError) else type(failure).__name__
+    return f"{kind}: {failure}"
+
 
 class WorkstationApp(App[int]):
     """The workstation (see the module docstring).
 
     Args:
-        node: an `EngineThread` (started by the app, after the mainnet confirmation when
-            asked) or any running `NodeHandle`.
+        node: an `EngineProcess` or `EngineThread` (started by the app, after the mainnet
+            confirmation when asked) or any running `NodeHandle`.
         keys: binding id -> key overrides (the config's `[tui.bindings]`).
         confirm_mainnet: ask for the typed confirmation before starting the engine.
         mainnet_summary: what the confirmation screen says will happen.
@@ -71,13 +82,13 @@ class WorkstationApp(App[int]):
     ENABLE_COMMAND_PALETTE = False
     BINDINGS: ClassVar[list[BindingType]] = list(app_bindings())
 
-    def __init__(self, node: NodeHandle | EngineThread, *, keys: Mapping[str, str] | None = None,
+    def __init__(self, node: NodeHandle | Engine, *, keys: Mapping[str, str] | None = None,
                  confirm_mainnet: bool = False, mainnet_summary: str = "",
                  cancel_on_quit: bool = True, refresh_hz: float = 10.0,
                  stop_timeout_s: float = 20.0, freeze_gc: bool = False) -> None:  # fmt: skip
         super().__init__()
         self.node = node
-        self.engine = node if isinstance(node, EngineThread) else None
+        self.engine = node if isinstance(node, EngineThread | EngineProcess) else None
         self.keys = keymap(keys)
         self.confirm_mainnet = confirm_mainnet
         self.mainnet_summary = mainnet_summary
@@ -138,7 +149,7 @@ class WorkstationApp(App[int]):
         self.last_snapshot = snapshot
         self.main.show(snapshot)
 
-    def _engine_finished(self, engine: EngineThread) -> None:
+    def _engine_finished(self, engine: Engine) -> None:
         if self.stopping:
             code = 0 if engine.failure is None else 1
             self.exit(code, return_code=code)
@@ -147,7 +158,7 @@ class WorkstationApp(App[int]):
             return
         self.failure_shown = True
         failure = engine.failure
-        text = (f"ENGINE STOPPED: {type(failure).__name__}: {failure}" if failure
+        text = (f"ENGINE STOPPED: {failure_text(failure)}" if failure
                 else "ENGINE STOPPED: the node ended on its own")  # fmt: skip
         self.main.alert(text + " — press Enter to exit")
         code = 1 if failure else 0
@@ -300,25 +311,26 @@ def _logging_to_file(path: Path | None) -> Iterator[None]:
             root.addHandler(handler)
 
 
-def run_tui(factory: NodeFactory, settings: Settings, *, confirm_mainnet: bool = False,
+def run_tui(engine: Engine, settings: Settings, *, confirm_mainnet: bool = False,
             mainnet_summary: str = "", log_path: Path | None = None,
             refresh_hz: float = 10.0) -> int:  # fmt: skip
-    """Run the workstation: the node on its own thread, the TUI on this one; exit status.
+    """Run the workstation on this thread with `engine` (not started yet); exit status.
 
     Args:
-        factory: builds the node on the engine loop (`hip3term.runtime.thread`).
+        engine: the node's engine, an `EngineProcess` (a child process) or an
+            `EngineThread`; the app starts it (after the mainnet confirmation when asked)
+            and stops it on quit.
         settings: the configuration (`tui.bindings`, `risk.cancel_all_on_quit`).
         confirm_mainnet: ask for the typed confirmation ("MAINNET") before the node starts.
         mainnet_summary: account, market and limits, shown on that confirmation screen.
-        log_path: where log records go while the TUI runs (None: dropped; the events
-            pane still shows warnings and alerts).
+        log_path: where this process's log records go while the TUI runs (None: dropped;
+            the events pane still shows warnings and alerts).
         refresh_hz: screen refreshes a second.
 
     Returns:
         0 after a normal quit; 1 when the engine failed or did not stop in time, or the
         mainnet confirmation was declined.
     """
-    engine = EngineThread(factory)
     keys = {str(binding): key for binding, key in settings.tui.bindings.items()}
     app = WorkstationApp(engine, keys=keys, confirm_mainnet=confirm_mainnet,
                          mainnet_summary=mainnet_summary,
@@ -330,9 +342,10 @@ def run_tui(factory: NodeFactory, settings: Settings, *, confirm_mainnet: bool =
     finally:
         if engine.started and not engine.finished:
             engine.request_stop("the TUI exited")
-            engine.join(app.stop_timeout_s)
+            if not engine.join(app.stop_timeout_s) and isinstance(engine, EngineProcess):
+                engine.terminate()
+                engine.join(5)
     if engine.failure is not None:
-        print(f"hip3term: the engine stopped: {type(engine.failure).__name__}: "
-              f"{engine.failure}", file=sys.stderr)  # fmt: skip
+        print(f"hip3term: the engine stopped: {failure_text(engine.failure)}", file=sys.stderr)
         return 1
     return app.return_code or (code or 0)
