@@ -23,8 +23,10 @@ if TYPE_CHECKING:
 
 _HELP = """\
 Run the trading workstation on one market: feeds, strategy, risk gates, executor, position
-tracker and hard-stop latch in one process, with the TUI (or a status line with
---headless).
+tracker and hard-stop latch in one engine process, with the TUI (or a status line with
+--headless). Under the TUI the engine runs in a child process of it, so drawing the screen
+never delays the engine (`[tui] engine = "thread"` keeps both in one process); its log
+goes to state/hip3term.log.
 
 Venues: with no other setting it trades the embedded exchange simulator (paper money, no
 network), started as a child process that dies with this one; a fresh key is created
