@@ -46,6 +46,8 @@ win rate, halts, expected and realized edge, 10 s markout, PnL, drawdown and fee
 a verdict: does the variant trade fewer signals with a higher average realized edge, or
 plainly why not. Saved as <name>.compare.json. To judge a gate from `hip3term train`,
 give the taker's fees (the gate was trained for them) and add the gate as the variant.
+A latch trip ends a run early (a note says so): --set risk.max_consecutive_losses=1000
+compares the signals alone.
 
 Examples:
 

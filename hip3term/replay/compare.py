@@ -247,8 +247,8 @@ def _notes(runs: Sequence[RunResult]) -> tuple[str, ...]:
         if trips:
             notes.append(
                 f"{run.name} halted {len(trips)} time(s) ({trips[0]}) and traded no "
-                "more after a trip: not like for like; relax the latch to compare "
-                "the signals alone (e.g. --set risk.max_consecutive_losses=1000)"
+                "more after a trip: not like for like; relax the latch in both runs "
+                "to compare the signals alone (risk.max_consecutive_losses=1000)"
             )
         if 0 < run.figures.round_trips < _FEW_TRIPS:
             notes.append(f"{run.name}: only {run.figures.round_trips} round trip(s); an edge "
