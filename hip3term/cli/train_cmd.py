@@ -104,8 +104,9 @@ def register(app: typer.Typer) -> None:
                                             "bundle in --out.")] = False,
         compare: Annotated[
             list[Path] | None, typer.Option("--compare", metavar="HELDOUT", show_default=False,
-                                            help="A held-out recording (repeatable) to run "
-                                            "the taker on with and without the gate.")
+                                            help="A held-out recording (repeatable) to "
+                                            "replay the taker on, without and with the new "
+                                            "gate, side by side.")
         ] = None,
         gate_threshold: Annotated[
             float, typer.Option("--gate-threshold", min=0.0, max=1.0, help="The gate "

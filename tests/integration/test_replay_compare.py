@@ -319,3 +319,16 @@ def test_compare_is_refused_with_sweep_or_tui_and_needs_key_value(held_out: Path
     assert real.returncode == 2, real.stderr
     assert "--compare cannot be combined with --sweep" in real.stderr
     assert "Traceback" not in real.stderr
+
+
+def test_the_compare_module_imports_without_textual_or_rich() -> None:
+    code = (
+        "import sys, hip3term.replay.compare; "
+        "print(sorted(m for m in ('textual', 'rich', 'hip3term.tui') if m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60,
+        check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
