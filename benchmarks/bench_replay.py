@@ -21,6 +21,10 @@ slow spell of a shared machine hits every row alike):
 - `replay (--speed max)`: `run_replay` end to end: virtual-time loop, venue, exchange,
   markout series, the engine's 100 ms ticks, the executor's ticks and posts, the report.
 
+The last line gives what the replay adds beyond the `+ engine` row, per frame: the
+virtual-time loop, the engine's and the executor's ticks (10 a second of market time
+each, so their share per frame grows as frames get rarer), the venue and the exchange.
+
 The target (DESIGN.md section 5) is replay frames/s at least 40 % of the decode loop's.
 """
 
@@ -170,11 +174,11 @@ def main() -> None:
             result = run_replay(path, settings)
             rows["replay (--speed max)"].append(time.perf_counter() - started)
             fills = len(result.fills)
-        _report(args, rows, frames, fills, made_s, path)
+        _report(args, rows, frames, fills, made_s, path, settings.executor.tick_ms)
 
 
 def _report(args: argparse.Namespace, rows: dict[str, list[float]], frames: int, fills: int,
-            made_s: float, path: Path) -> None:
+            made_s: float, path: Path, tick_ms: int) -> None:
     seconds = {name: statistics.median(values) for name, values in rows.items()}
     rate = {name: frames / s for name, s in seconds.items()}
     ratio = rate["replay (--speed max)"] / rate["decode loop"]
@@ -188,6 +192,9 @@ def _report(args: argparse.Namespace, rows: dict[str, list[float]], frames: int,
                  for name, s in seconds.items()},
         "replay_to_decode_ratio": round(ratio, 4), "target_ratio": 0.40,
         "market_speedup": round(args.minutes * 60 / seconds["replay (--speed max)"]),
+        "ticks_per_frame": round(args.minutes * 60_000 / tick_ms / frames, 3),
+        "beyond_engine_us_per_frame": round(
+            (seconds["replay (--speed max)"] - seconds["+ engine"]) / frames * 1e6, 2),
     }  # fmt: skip
     if args.json:
         print(json.dumps(out, indent=2))
@@ -201,6 +208,10 @@ def _report(args: argparse.Namespace, rows: dict[str, list[float]], frames: int,
               f"{s / seconds['decode loop']:>10.1f}")
     print(f"replay / decode loop: {ratio:.1%} (target at least 40 %); the replay covers the "
           f"market {out['market_speedup']}x faster than real time")
+    print(f"replay - engine row: {out['beyond_engine_us_per_frame']:.1f} us/frame: the loop in "
+          f"virtual time, the engine's and the executor's {tick_ms} ms ticks "
+          f"({out['ticks_per_frame']:.2f} of each per frame), the venue, the exchange side "
+          f"and the markout series")
 
 
 if __name__ == "__main__":
