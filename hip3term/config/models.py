@@ -330,6 +330,7 @@ class TuiSettings(_Model):
     """Terminal UI: where the engine runs, key bindings by binding id (Textual key names)."""
 
     engine: Literal["process", "thread"] = "process"  # under the TUI (configs/default.toml)
+    yield_cpu: Annotated[int, Field(ge=0, le=19)] = 5
     bindings: Annotated[dict[BindingId, str], AfterValidator(_check_bindings)] = Field(
         default_factory=lambda: dict(DEFAULT_BINDINGS)
     )

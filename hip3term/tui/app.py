@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import logging
+import os
 import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -75,6 +76,10 @@ class WorkstationApp(App[int]):
             imports, the app, the node). A full collection otherwise scans them all and
             stops every thread, the engine's included, for 100-150 ms
             (`benchmarks/bench_tui_lag.py`); frozen, it scans only what came later.
+        yield_cpu: with an `EngineProcess`, once it is started lower this process's CPU
+            priority by this much (`os.nice`): on a machine with few cores the engine
+            (and the simulator it starts, at the engine's priority) then gets a core
+            before the screen does. 0 leaves the priority alone.
     """
 
     CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute: subclasses live elsewhere
@@ -85,7 +90,8 @@ class WorkstationApp(App[int]):
     def __init__(self, node: NodeHandle | Engine, *, keys: Mapping[str, str] | None = None,
                  confirm_mainnet: bool = False, mainnet_summary: str = "",
                  cancel_on_quit: bool = True, refresh_hz: float = 10.0,
-                 stop_timeout_s: float = 20.0, freeze_gc: bool = False) -> None:  # fmt: skip
+                 stop_timeout_s: float = 20.0, freeze_gc: bool = False,
+                 yield_cpu: int = 0) -> None:  # fmt: skip
         super().__init__()
         self.node = node
         self.engine = node if isinstance(node, EngineThread | EngineProcess) else None
@@ -96,6 +102,7 @@ class WorkstationApp(App[int]):
         self.refresh_hz = refresh_hz
         self.stop_timeout_s = stop_timeout_s
         self.freeze_gc = freeze_gc
+        self.yield_cpu = yield_cpu
         self.last_snapshot: NodeSnapshot | None = None
         self.stopping = False
         self.failure_shown = False
@@ -124,6 +131,9 @@ class WorkstationApp(App[int]):
     def _start_engine(self) -> None:
         if self.engine is not None and not self.engine.started:
             self.engine.start()
+            if self.yield_cpu > 0 and isinstance(self.engine, EngineProcess):
+                with contextlib.suppress(OSError):
+                    os.nice(self.yield_cpu)
 
     def poll(self) -> None:
         """Pull the latest snapshot; show it if new; notice the engine's end."""
@@ -335,7 +345,8 @@ def run_tui(engine: Engine, settings: Settings, *, confirm_mainnet: bool = False
     app = WorkstationApp(engine, keys=keys, confirm_mainnet=confirm_mainnet,
                          mainnet_summary=mainnet_summary,
                          cancel_on_quit=settings.risk.cancel_all_on_quit,
-                         refresh_hz=refresh_hz, freeze_gc=True)  # fmt: skip
+                         refresh_hz=refresh_hz, freeze_gc=True,
+                         yield_cpu=settings.tui.yield_cpu)  # fmt: skip
     try:
         with _logging_to_file(log_path):
             code = app.run()

@@ -88,6 +88,10 @@ def _session_processes(marker: str) -> list[str]:
     return found
 
 
+def _nice(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
+
+
 def test_run_opens_the_workstation_halts_and_quits_cleanly(tmp_path: Path) -> None:
     hip3term = Path(sys.executable).with_name("hip3term")
     term = _Terminal([str(hip3term), "run", "--market", "COIN"], tmp_path)
@@ -96,7 +100,11 @@ def test_run_opens_the_workstation_halts_and_quits_cleanly(tmp_path: Path) -> No
         term.wait_for("xyz:COIN", 10)
         running = _session_processes(str(tmp_path))
         assert len(running) >= 3, running  # the TUI, the engine process, the simulator
-        assert any("multiprocessing.spawn" in line for line in running), running
+        engine = [line for line in running if "multiprocessing.spawn" in line]
+        assert engine, running
+        # tui.yield_cpu = 5: the screen's process gave way, the engine kept its priority
+        assert _nice(term.process.pid) == 5
+        assert _nice(int(engine[0].split(":")[0])) == 0
         before = len(term.text)
         term.press("h")
         term.wait_for("TRIPPED", 10, since=before)
