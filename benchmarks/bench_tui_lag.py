@@ -15,21 +15,27 @@ from the node's own feed counters.
 
 A probe task on the engine's loop sleeps 1 ms again and again and records how late each
 wake-up is (the loop's lag: what a frame or an order waits behind); the process CPU comes
-from `getrusage` (all threads), the engine's and the TUI's threads from `thread_time`,
-the simulator's from /proc. Scenarios, all in one run against the same simulator:
+from `getrusage` (all threads; plus the engine process's from /proc when it is one), the
+engine's and the TUI's threads from `thread_time`, the simulator's from /proc, and
+`steal%` is the CPU time the hypervisor gave to other machines in the window (/proc/stat;
+a window with steal is a noisy one). Scenarios, all in one run against the same simulator:
 
 1. engine thread, no TUI (the floor);
-2. engine thread + TUI (headless `run_test`, 160x48, polling at 10 Hz),
+2. the engine in a child process (`EngineProcess`, the probe on its loop) and the TUI in
+   this one (headless `run_test`, 160x48, polling at 10 Hz) at `tui.yield_cpu` (nice 5)
+   once the engine started: the configuration `hip3term run` uses;
+3. the same with the TUI at the engine's priority (`yield_cpu = 0`);
+4. engine thread + TUI in one process (`tui.engine = "thread"`),
    `sys.setswitchinterval(1 ms)` (what `EngineThread` sets) and `gc.freeze()` after
-   start-up (what `run_tui` does): the configuration `hip3term run` uses;
-3. the same with Python's default switch interval (5 ms);
-4. the same as 2 without `gc.freeze()`: full collections scan every object of Textual,
+   start-up (what `run_tui` does);
+5. the same with Python's default switch interval (5 ms);
+6. the same as 4 without `gc.freeze()`: full collections scan every object of Textual,
    rich and the node and stop all threads for 100-150 ms;
-5. one loop: node and TUI on the same event loop (what the engine thread avoids).
+7. one loop: node and TUI on the same event loop (what the engine thread avoids).
 
-Every scenario but 4 freezes the collector after start-up (`gc.freeze()`), the way
-`run_tui` does at its first snapshot; the frozen objects stay frozen for the rest of the
-run (later scenarios only add their own).
+Every scenario but 6 freezes the collector after start-up (`gc.freeze()`), the way
+`run_tui` does at its first snapshot (and the engine process once READY); the frozen
+objects stay frozen for the rest of the run (later scenarios only add their own).
 
 Targets (DESIGN.md section 5): p99 < 2 ms and max < 10 ms with the TUI at 10 Hz and
 2000 frames/s.
@@ -101,6 +107,12 @@ def _serve(port_out: Any, stop: Any, tick_s: float) -> None:
     asyncio.run(main())
 
 
+def _steal() -> float:
+    # CPU-seconds the hypervisor gave to others while we wanted them (all CPUs, /proc/stat)
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+    return int(fields[8]) / os.sysconf("SC_CLK_TCK") if len(fields) > 8 else 0.0
+
+
 def _cpu_of(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -154,6 +166,7 @@ class _Window:
     def __enter__(self) -> _Window:
         self.t0, self.ru0 = time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF)
         self.main0, self.sim0 = time.thread_time(), _cpu_of(self.sim_pid)
+        self.steal0 = _steal()
         self.frames0 = _frames(self.latest())
         return self
 
@@ -163,6 +176,7 @@ class _Window:
         self.process_cpu = (ru1.ru_utime - self.ru0.ru_utime + ru1.ru_stime - self.ru0.ru_stime)
         self.main_cpu = time.thread_time() - self.main0
         self.sim_cpu = _cpu_of(self.sim_pid) - self.sim0
+        self.steal = _steal() - self.steal0
         frames1 = _frames(self.latest())
         self.frames = tuple(b - a for a, b in zip(self.frames0, frames1, strict=True))
 
@@ -177,6 +191,7 @@ class _Window:
             "engine_thread_cpu_pct": 100 * engine_cpu / self.wall,
             "tui_thread_cpu_pct": 100 * self.main_cpu / self.wall,
             "sim_cpu_pct": 100 * self.sim_cpu / self.wall,
+            "steal_pct": 100 * self.steal / self.wall,
             "tui_updates_per_s": tui_updates / self.wall, "seconds": self.wall,
         }  # fmt: skip
 
@@ -386,6 +401,7 @@ _COLUMNS = (
     ("dup/s", "duplicates_per_s", 6, ".0f"), ("proc%", "process_cpu_pct", 6, ".0f"),
     ("engine%", "engine_thread_cpu_pct", 8, ".0f"), ("TUI%", "tui_thread_cpu_pct", 5, ".0f"),
     ("sim%", "sim_cpu_pct", 5, ".0f"), ("draws/s", "tui_updates_per_s", 8, ".1f"),
+    ("steal%", "steal_pct", 7, ".1f"),
 )  # fmt: skip
 
 
