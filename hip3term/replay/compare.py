@@ -38,18 +38,14 @@ import dataclasses
 import logging
 import multiprocessing
 import os
-import time
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Final
 
 from hip3term.config import Settings
-from hip3term.recording.reader import RecordingReader
-from hip3term.replay.clock import Pacer, VirtualClock, VirtualTimeLoop, run_virtual
 from hip3term.replay.report import HORIZONS_S, Report, SessionRows, max_drawdown
-from hip3term.replay.runner import ReplayConfig, ReplayResult, ReplaySession, replay_settings
-from hip3term.replay.venue import recorded_start_ns
+from hip3term.replay.runner import ReplayConfig, ReplayResult, replay, replay_settings
 
 __all__ = [
     "GATED_OUT",
@@ -278,19 +274,10 @@ def _run_all(jobs: Sequence[ReplayConfig], workers: int | None) -> list[Recordin
 
 
 def _replay(config: ReplayConfig) -> tuple[ReplayResult, SessionRows]:
-    # As `runner.replay`, keeping the session's journal rows (the signals and their
-    # decisions are in no report).
-    clock = VirtualClock(recorded_start_ns(RecordingReader(config.recording).header))
-    pacer = Pacer(config.speed)
-    started = time.perf_counter()
-
-    async def main() -> ReplaySession:
-        session = ReplaySession(config, clock, pacer)
-        await session.run()
-        return session
-
-    session = run_virtual(main(), VirtualTimeLoop(clock, pacer))
-    return session.result(time.perf_counter() - started), session.rows.session_rows()
+    # The journal rows too: the signals and their decisions are in no report.
+    result = replay(config)
+    assert result.rows is not None  # a replay's result always carries them
+    return result, result.rows
 
 
 def _rows(rows: Sequence[object]) -> list[Mapping[str, Any]]:

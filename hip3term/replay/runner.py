@@ -124,6 +124,8 @@ class ReplayResult:
         fill_hash: sha256 of `fills` (equal for equal runs).
         frames: market frames read from the recording.
         wall_s: real seconds the replay took; `virtual_s` the virtual seconds it covered.
+        rows: the session's journal rows (orders, fills, signals and their decisions, risk
+            events), what the report was built from.
     """
 
     report: Report
@@ -132,6 +134,7 @@ class ReplayResult:
     frames: int
     wall_s: float
     virtual_s: float
+    rows: SessionRows | None = dataclasses.field(default=None, compare=False, repr=False)
 
     @property
     def frames_per_s(self) -> float:
@@ -421,7 +424,7 @@ class ReplaySession:
                               extra=extra)  # fmt: skip
         digest = hashlib.sha256(orjson.dumps(fills)).hexdigest()
         return ReplayResult(report, fills, digest, self.venue.counters.market_frames,
-                            wall_s, virtual_s)  # fmt: skip
+                            wall_s, virtual_s, rows)  # fmt: skip
 
 
 def run_replay(recording: str | Path, settings: Settings, *, strategy: str | None = None,
