@@ -233,6 +233,7 @@ class ExecutorSettings(_Model):
         Count, Field(validate_default=True), _versus("inflight_limit", lt, "must be below")
     ] = 80
     tick_ms: Count = 100
+    prompt_dispatch: bool = True
     post_timeout_s: Seconds = 5.0
     max_orders_per_action: Count = 50
     max_cancels_per_action: Count = 50

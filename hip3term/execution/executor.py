@@ -147,6 +147,8 @@ class ExecutorCounters:
     resolved: int
     rejects: int
     nonce_errors: int
+    prompt_ticks: int = 0
+    """Ticks run because work was queued (`executor.prompt_dispatch`), included in `ticks`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,6 +199,7 @@ class ExecutorLoop:
         self._resolve_not_before = 0.0
         self._paused_until = 0.0
         self._running = False
+        self._prompt: asyncio.Handle | None = None
 
     # ------------------------------------------------------------ the loop
 
@@ -215,18 +218,42 @@ class ExecutorLoop:
         loop = asyncio.get_running_loop()
         tick_s = self.settings.tick_ms / 1000
         next_at = loop.time()
+        if self.settings.prompt_dispatch:
+            self._scheduler.on_work = self._wake
+            queued = self._scheduler.status()
+            if queued.cancels or queued.reduce_only or queued.new:
+                self._wake()  # queued before the loop started
         try:
             while True:
                 next_at = max(next_at + tick_s, loop.time())  # late ticks are not made up
                 await asyncio.sleep(next_at - loop.time())
-                try:
-                    self.tick()
-                except Exception:  # a bug must not stop the executor: log, tick again
-                    self._counts["tick_errors"] += 1
-                    logger.exception("executor: tick failed")
+                self._safe_tick()
         finally:
             self._running = False
+            self._scheduler.on_work = None
+            if self._prompt is not None:
+                self._prompt.cancel()
+                self._prompt = None
             await self.aclose()
+
+    def _safe_tick(self) -> None:
+        try:
+            self.tick()
+        except Exception:  # a bug must not stop the executor: log, tick again
+            self._counts["tick_errors"] += 1
+            logger.exception("executor: tick failed")
+
+    def _wake(self) -> None:
+        # Prompt dispatch: work was queued; tick right after the current callback (so
+        # everything one frame or one command queues still goes out together) instead
+        # of waiting up to `tick_ms` for the next periodic tick.
+        if self._prompt is None and self._running:
+            self._prompt = asyncio.get_running_loop().call_soon(self._prompt_tick)
+
+    def _prompt_tick(self) -> None:
+        self._prompt = None
+        self._counts["prompt_ticks"] += 1
+        self._safe_tick()
 
     async def aclose(self) -> None:
         """Cancel every task of the executor and wait for them (also done by `run`)."""
@@ -507,7 +534,7 @@ class ExecutorLoop:
             answered=c["answered"], timeouts=c["timeout"], send_failures=c["send_failed"],
             disconnected=c["disconnected"], refused=c["refused"], unreadable=c["unreadable"],
             late_answers=c["late_answers"], resolved=c["resolved"], rejects=c["rejects"],
-            nonce_errors=c["nonce_errors"],
+            nonce_errors=c["nonce_errors"], prompt_ticks=c["prompt_ticks"],
         )  # fmt: skip
         inflight = self._scheduler.inflight
         return ExecutorStatus(

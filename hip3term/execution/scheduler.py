@@ -52,7 +52,7 @@ from __future__ import annotations
 
 import enum
 from collections import Counter, deque
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 
 from hip3term.config import ExecutorSettings
@@ -282,6 +282,8 @@ class BatchScheduler:
         self._handed: dict[int, Batch] = {}
         self._flying: dict[int, Batch] = {}
         self._next_id = 0
+        self.on_work: Callable[[], None] | None = None
+        """Called after a cancel or an order was queued (the executor's prompt dispatch)."""
 
     # ------------------------------------------------------------ enqueue
 
@@ -293,6 +295,7 @@ class BatchScheduler:
             return EnqueueOutcome.QUEUE_FULL
         self._cancels.append(cancel)
         self._cancel_keys[cancel.key] += 1
+        self._work()
         return EnqueueOutcome.QUEUED
 
     def enqueue_order(self, order: OrderRequest) -> EnqueueOutcome:
@@ -308,6 +311,7 @@ class BatchScheduler:
                 return EnqueueOutcome.QUEUE_FULL
             self._reduce.append(order)
             self._order_cloids.add(order.cloid)
+            self._work()
             return EnqueueOutcome.QUEUED
         if len(self._new) >= self.settings.queue_capacity_new:
             return EnqueueOutcome.QUEUE_FULL
@@ -316,9 +320,14 @@ class BatchScheduler:
             return EnqueueOutcome.INFLIGHT_FULL
         self._new.append(order)
         self._order_cloids.add(order.cloid)
+        self._work()
         if level is InflightLevel.DEGRADED:
             return EnqueueOutcome.QUEUED_DEGRADED
         return EnqueueOutcome.QUEUED
+
+    def _work(self) -> None:
+        if self.on_work is not None:
+            self.on_work()
 
     # ------------------------------------------------------------ tick
 
