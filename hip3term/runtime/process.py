@@ -19,7 +19,8 @@ never travels inside the arguments of the spawned process), `("command", id, com
 who, reason)`, `("stop", reason)`; child -> parent `("snapshot", NodeSnapshot)`,
 `("result", id, CommandResult)`, `("failure", kind, message)`, `("finished",)`.
 
-The child ignores SIGINT (the terminal belongs to the TUI, whose ^C is a key), sends its
+The child ignores SIGINT and SIGHUP (the terminal belongs to the TUI, whose ^C is a key;
+when the terminal closes the TUI ends and the pipe's end stops the engine cleanly), sends its
 log records and its stderr to `log_path`, and stops the node when the parent goes away
 (end of file on the pipe).
 """
@@ -334,7 +335,11 @@ def child_main(conn: Connection, spec: NodeSpec, publish_interval_s: float, *,
 
     `on_engine(engine)` (benchmarks) is called with the started `EngineThread`.
     """
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the TUI's terminal: ^C is its key
+    # The terminal belongs to the TUI: ^C is its key, and when the terminal goes away
+    # (SIGHUP to the whole foreground group) the TUI process ends, the pipe reaches its
+    # end and the engine stops cleanly (cancel-all per config) instead of dying mid-way.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     _child_logging(spec.log_path)
     try:
         engine = _child_engine(conn, spec, publish_interval_s)

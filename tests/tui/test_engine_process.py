@@ -96,6 +96,9 @@ def test_commands_get_answers_and_a_stopped_engine_refuses_them(tmp_path: Path) 
     engine.start()
     try:
         assert engine.wait_ready(60)
+        assert engine.pid is not None
+        os.kill(engine.pid, signal.SIGHUP)  # the terminal closing: the TUI decides, not ^C/HUP
+        os.kill(engine.pid, signal.SIGINT)
         result = engine.command(OperatorCommand.PAUSE, reason="test pause")
         assert result.accepted, result.message
         deadline = time.monotonic() + 5
