@@ -200,6 +200,7 @@ class ExecutorLoop:
         self._paused_until = 0.0
         self._running = False
         self._prompt: asyncio.Handle | None = None
+        self._unwritten = 0  # post tasks spawned that have not taken their first step
 
     # ------------------------------------------------------------ the loop
 
@@ -257,6 +258,7 @@ class ExecutorLoop:
 
     async def aclose(self) -> None:
         """Cancel every task of the executor and wait for them (also done by `run`)."""
+        self._unwritten = 0  # a task cancelled before its first step never counts down
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
@@ -299,12 +301,20 @@ class ExecutorLoop:
                         *self._gates.on_send_failed(batch.batch_id, now)])  # fmt: skip
             return 0
         post = self.posts.register(kind, batch_id=batch.batch_id, nonce=nonce, items=len(batch))
+        self._unwritten += 1
         self._spawn(self._post_action(batch, post, body), f"post {kind.value} {batch.batch_id}")
         return 1
+
+    def has_urgent_work(self) -> bool:
+        """True while queued work has not reached the socket: a prompt tick is due, or a
+        built post's task has not run its first step (the write). The feed's read loop
+        yields to it between buffered frames (`FeedClient.yield_to`)."""
+        return self._prompt is not None or self._unwritten > 0
 
     # ------------------------------------------------------------ one action post
 
     async def _post_action(self, batch: Batch, post: PendingPost, body: dict[str, Any]) -> None:
+        self._unwritten -= 1  # this first step writes (or finds the post given up)
         if post.done:  # the connection dropped before this task ran: never written
             return
         timeout = self.settings.post_timeout_s

@@ -90,6 +90,9 @@ HealthCallback = Callable[[HealthEvent], None]
 RawCallback = Callable[[bytes, str | None, int | None], None]
 
 
+_YIELD_TURNS = 4  # prompt tick, then the post task's first step (its write), and spare
+
+
 class _SessionEndedError(Exception):
     # Ends one connection; the text is the reason shown in health events.
     pass
@@ -126,6 +129,9 @@ class FeedClient:
         self._clock = clock or LiveClock()
         self._on_event, self._on_health, self._on_raw = on_event, on_health, on_raw
         self._on_post_sent, self._on_control_sent = on_post_sent, on_control_sent
+        self.yield_to: Callable[[], bool] | None = None
+        """After each frame, while this returns True (the executor has an order on its way
+        to the socket), the read loop gives the event loop a turn (at most a few)."""
         self._subs = SubscriptionSet((*market_subscriptions(coin, user),
                                       *extra_subscriptions))
         self.subscriptions = self._subs.subscriptions
@@ -314,6 +320,14 @@ class FeedClient:
                 self._callback_errors += 1
                 self._log_throttled("handle", logging.ERROR, "feed: frame handling failed",
                                     exc_info=True)
+            # Buffered frames come out of recv() without a pause: let an order this frame
+            # decided reach the socket before the next one is handled (a few loop turns).
+            yield_to = self.yield_to
+            if yield_to is not None:
+                for _ in range(_YIELD_TURNS):
+                    if not yield_to():
+                        break
+                    await asyncio.sleep(0)
 
     async def _subscribe_all(self, ws: ClientConnection, pending_only: bool = False) -> None:
         for sub in self._subs.pending() if pending_only else self.subscriptions:

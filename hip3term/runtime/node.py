@@ -165,6 +165,7 @@ class TradingNode:
             nonces=self.nonces, clock=self.clock, settings=settings.executor, user=account,
             on_event=engine.on_executor_event,
         )  # fmt: skip
+        self.feed.yield_to = self.executor.has_urgent_work  # orders before more frames
         self.dead_man = DeadManSwitch(self.feed, signer, self.nonces, engine, self.clock,
                                       settings.risk.dead_man_switch_s,
                                       settings.executor.post_timeout_s)  # fmt: skip
