@@ -357,8 +357,12 @@ async def test_queued_work_goes_out_at_once_in_one_action_without_waiting_for_th
     rig.gates.submit(first, now)
     rig.scheduler.enqueue_order(second)  # queued in the same callback: the same action
     rig.tracker.mark_pending(second, now)
+    assert rig.executor.has_urgent_work()  # a prompt tick is due: the feed yields to it
+    await asyncio.sleep(0)  # the prompt tick: signed, its post task spawned, not yet run
+    assert rig.executor.has_urgent_work() and rig.of(ActionPosted) == []
     await until(lambda: rig.state(first) is OrderState.RESTING
                 and rig.state(second) is OrderState.RESTING, "both orders resting")  # fmt: skip
+    assert not rig.executor.has_urgent_work()
     posted = rig.of(ActionPosted)
     assert len(posted) == 1 and posted[0].kind == "order"
     status = rig.executor.status()
