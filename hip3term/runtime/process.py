@@ -35,6 +35,7 @@ import itertools
 import logging
 import multiprocessing
 import os
+import pickle
 import signal
 import sys
 import threading
@@ -409,6 +410,7 @@ class _Pump:
     # The child's main thread: snapshots out, commands in (onto the engine loop), the end.
     def __init__(self, conn: Connection, engine: Any) -> None:
         self.conn, self.engine = conn, engine
+        self.unsent = 0
         self.results: list[tuple[int, concurrent.futures.Future[CommandResult]]] = []
 
     def run(self) -> None:
@@ -417,7 +419,7 @@ class _Pump:
             while not engine.finished:
                 latest = engine.latest
                 if latest is not None and latest is not sent:
-                    self.conn.send(("snapshot", latest))
+                    self._send_snapshot(latest)
                     sent = latest
                     if not frozen and latest.ready.ready:
                         # Start-up is over (imports, node, connection): a full collection
@@ -436,11 +438,23 @@ class _Pump:
         with contextlib.suppress(OSError, ValueError):
             self._send_results()
             if engine.latest is not None and engine.latest is not sent:
-                self.conn.send(("snapshot", engine.latest))
+                self._send_snapshot(engine.latest)
             if engine.failure is not None:
                 failure = engine.failure
                 self.conn.send(("failure", type(failure).__name__, str(failure)))
             self.conn.send(("finished",))
+
+    def _send_snapshot(self, snapshot: NodeSnapshot) -> None:
+        # A snapshot that cannot be pickled is a bug to log, not a reason to stop
+        # trading: the TUI keeps the previous one (and shows its age).
+        try:
+            payload = pickle.dumps(("snapshot", snapshot), protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception:
+            self.unsent += 1
+            if self.unsent <= 3:
+                _log.exception("engine process: a snapshot could not be pickled")
+            return
+        self.conn.send_bytes(payload)
 
     def _receive(self, message: tuple[Any, ...]) -> None:
         kind = message[0]
