@@ -19,14 +19,13 @@ import argparse
 import asyncio
 import gc
 import json
-import multiprocessing
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from bench_tui_lag import KEY, TUI_SIZE, _frames, _serve
+from bench_tui_lag import KEY, TUI_SIZE, _frames, paced_simulator
 
 from hip3term.config import load_settings
 from hip3term.runtime.process import EngineProcess, NodeSpec
@@ -116,30 +115,21 @@ def main(argv: list[str] | None = None) -> int:
                         help="simulator step (an l2Book each) in seconds (default 0.0005)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     args = parser.parse_args(argv)
-    ctx = multiprocessing.get_context("spawn")
-    port_out, stop = ctx.Queue(), ctx.Event()
-    sim = ctx.Process(target=_serve, args=(port_out, stop, args.tick), daemon=True)
-    sim.start()
-    try:
-        url = f"ws://127.0.0.1:{port_out.get(timeout=30)}/ws"
-        with tempfile.TemporaryDirectory() as tmp:
-            root = Path(tmp)
-            settings = load_settings(None, {"paths.state_dir": str(root / "state"),
-                                            "paths.journal": str(root / "state" / "j.sqlite"),
-                                            "paths.recordings_dir": str(root / "recordings"),
-                                            "venue.ws_url": url}, env={})  # fmt: skip
-            spec = NodeSpec(settings, KEY.address, (), "benchmark key", root / "engine.log")
-            engine = EngineProcess(spec, KEY.secret_bytes())
-            gc.collect()
-            try:
-                rows = asyncio.run(_run(engine, args))
-            finally:
-                engine.request_stop("benchmark done")
-                if not engine.join(60):
-                    engine.terminate()
-    finally:
-        stop.set()
-        sim.join(timeout=10)
+    with paced_simulator(args.tick) as (url, _), tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        settings = load_settings(None, {"paths.state_dir": str(root / "state"),
+                                        "paths.journal": str(root / "state" / "j.sqlite"),
+                                        "paths.recordings_dir": str(root / "recordings"),
+                                        "venue.ws_url": url}, env={})  # fmt: skip
+        spec = NodeSpec(settings, KEY.address, (), "benchmark key", root / "engine.log")
+        engine = EngineProcess(spec, KEY.secret_bytes())
+        gc.collect()
+        try:
+            rows = asyncio.run(_run(engine, args))
+        finally:
+            engine.request_stop("benchmark done")
+            if not engine.join(60):
+                engine.terminate()
     result = summary(rows)
     result["target_mb"] = TARGET_MB
     if args.json:
@@ -147,8 +137,10 @@ def main(argv: list[str] | None = None) -> int:
     else:
         for key, name in (("engine_mb", "engine process"), ("tui_mb", "TUI process")):
             r = result[key]
+            growth = (f"{r['growth_mb_per_h']:+.1f} MB/h (second half)"
+                      if result["seconds"] >= 600 else "not fitted (under 10 minutes)")
             print(f"{name}: start {r['start']:.0f} MB, peak {r['peak']:.0f} MB, end "
-                  f"{r['end']:.0f} MB, growth {r['growth_mb_per_h']:+.1f} MB/h (second half)")
+                  f"{r['end']:.0f} MB, growth {growth}")
         print(f"{result['frames']:,} frames in {result['seconds']:.0f} s "
               f"({result['frames_per_s']:,.0f}/s); target: each under {TARGET_MB:.0f} MB")
     ok = result["engine_mb"]["end"] < TARGET_MB and result["tui_mb"]["end"] < TARGET_MB

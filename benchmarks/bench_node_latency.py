@@ -23,7 +23,6 @@ import argparse
 import asyncio
 import functools
 import json
-import multiprocessing
 import re
 import statistics
 import sys
@@ -33,7 +32,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench_tui_lag import KEY, TUI_SIZE, _CountingApp, _serve
+from bench_tui_lag import KEY, TUI_SIZE, _CountingApp, paced_simulator, wait_node_ready
 
 from hip3term.config import Settings, load_settings
 from hip3term.runtime.process import EngineProcess, NodeSpec, child_main
@@ -88,11 +87,8 @@ def _install(launched: Any, samples: list[int]) -> None:
 def _child_probe(engine: Any, *, seconds: float, warmup: float, out: str) -> None:
     # In the engine process: once READY (+ warm-up) install the hooks, wait, write samples.
     def run() -> None:
-        deadline = time.monotonic() + 60
-        while not ((snap := engine.latest) is not None and snap.ready.ready):
-            if time.monotonic() > deadline or engine.finished:
-                return
-            time.sleep(0.05)
+        if not wait_node_ready(engine):
+            return
         time.sleep(warmup)
         samples: list[int] = []
         engine.call(functools.partial(_install, samples=samples))
@@ -132,31 +128,22 @@ def main(argv: list[str] | None = None) -> int:
                         help="simulator step (an l2Book each) in seconds (default 0.0005)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     args = parser.parse_args(argv)
-    ctx = multiprocessing.get_context("spawn")
-    port_out, stop = ctx.Queue(), ctx.Event()
-    sim = ctx.Process(target=_serve, args=(port_out, stop, args.tick), daemon=True)
-    sim.start()
-    try:
-        url = f"ws://127.0.0.1:{port_out.get(timeout=30)}/ws"
-        with tempfile.TemporaryDirectory() as tmp:
-            root = Path(tmp)
-            out = root / "latency.json"
-            spec = NodeSpec(_settings(root, url), KEY.address, (), "benchmark key",
-                            root / "engine.log")  # fmt: skip
-            probe = functools.partial(_child_probe, seconds=args.seconds, warmup=args.warmup,
-                                      out=str(out))  # fmt: skip
-            engine = EngineProcess(spec, KEY.secret_bytes(),
-                                   target=functools.partial(child_main, on_engine=probe))
-            try:
-                draws = asyncio.run(_measure(engine, out, args.seconds))
-                samples = sorted(json.loads(out.read_text()))
-            finally:
-                engine.request_stop("benchmark done")
-                if not engine.join(60):
-                    engine.terminate()
-    finally:
-        stop.set()
-        sim.join(timeout=10)
+    with paced_simulator(args.tick) as (url, _), tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        out = root / "latency.json"
+        spec = NodeSpec(_settings(root, url), KEY.address, (), "benchmark key",
+                        root / "engine.log")  # fmt: skip
+        probe = functools.partial(_child_probe, seconds=args.seconds, warmup=args.warmup,
+                                  out=str(out))  # fmt: skip
+        engine = EngineProcess(spec, KEY.secret_bytes(),
+                               target=functools.partial(child_main, on_engine=probe))
+        try:
+            draws = asyncio.run(_measure(engine, out, args.seconds))
+            samples = sorted(json.loads(out.read_text()))
+        finally:
+            engine.request_stop("benchmark done")
+            if not engine.join(60):
+                engine.terminate()
     if not samples:
         print("no order was posted in the window", file=sys.stderr)
         return 1

@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import functools
 import gc
 import json
@@ -57,7 +58,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -105,6 +106,33 @@ def _serve(port_out: Any, stop: Any, tick_s: float) -> None:
             await asyncio.get_running_loop().run_in_executor(None, stop.wait)
 
     asyncio.run(main())
+
+
+@contextlib.contextmanager
+def paced_simulator(tick_s: float) -> Iterator[tuple[str, int]]:
+    """The paced simulator (`_serve`) in its own process: yields (URL, pid)."""
+    ctx = multiprocessing.get_context("spawn")
+    port_out, stop = ctx.Queue(), ctx.Event()
+    child = ctx.Process(target=_serve, args=(port_out, stop, tick_s), daemon=True)
+    child.start()
+    try:
+        port = port_out.get(timeout=30)
+        assert child.pid is not None
+        yield f"ws://127.0.0.1:{port}/ws", child.pid
+    finally:
+        stop.set()
+        child.join(timeout=10)
+
+
+def wait_node_ready(engine: EngineThread, timeout_s: float = 60) -> bool:
+    """Block (in the engine process, off its loop) until the node is READY; False if it
+    ended or the time ran out."""
+    deadline = time.monotonic() + timeout_s
+    while not ((snap := engine.latest) is not None and snap.ready.ready):
+        if time.monotonic() > deadline or engine.finished:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 def _steal() -> float:
@@ -279,11 +307,8 @@ def _child_probe(engine: EngineThread, *, seconds: float, warmup: float, out: st
     # In the engine process: once READY (+ warm-up), the same probe on the engine loop;
     # the lags and the engine thread's CPU go to `out` as JSON.
     def run() -> None:
-        deadline = time.monotonic() + 60
-        while not ((snap := engine.latest) is not None and snap.ready.ready):
-            if time.monotonic() > deadline or engine.finished:
-                return
-            time.sleep(0.05)
+        if not wait_node_ready(engine):
+            return
         time.sleep(warmup)
         Path(out).with_suffix(".started").touch()
         lags, cpu = engine.submit(_probe(seconds)).result(seconds + 30)
@@ -366,30 +391,20 @@ SCENARIOS = ("engine thread, no TUI", "engine process + TUI process 10 Hz (as ru
 
 def run_all(args: argparse.Namespace) -> dict[str, Any]:
     """Start the simulator, run every scenario against it, return the figures."""
-    ctx = multiprocessing.get_context("spawn")
-    port_out, stop = ctx.Queue(), ctx.Event()
-    child = ctx.Process(target=_serve, args=(port_out, stop, args.tick), daemon=True)
-    child.start()
     default_switch = sys.getswitchinterval()
-    try:
-        url = f"ws://127.0.0.1:{port_out.get(timeout=30)}/ws"
-        assert child.pid is not None
+    with paced_simulator(args.tick) as (url, pid):
         results = {
-            SCENARIOS[0]: _engine_thread(url, child.pid, args, tui=False, switch_s=args.switch),
-            SCENARIOS[1]: _engine_process(url, child.pid, args, Settings().tui.yield_cpu),
-            SCENARIOS[2]: _engine_process(url, child.pid, args, 0),
-            SCENARIOS[3]: _engine_thread(url, child.pid, args, tui=True, switch_s=args.switch),
-            SCENARIOS[4]: _engine_thread(url, child.pid, args, tui=True,
-                                         switch_s=default_switch),
+            SCENARIOS[0]: _engine_thread(url, pid, args, tui=False, switch_s=args.switch),
+            SCENARIOS[1]: _engine_process(url, pid, args, Settings().tui.yield_cpu),
+            SCENARIOS[2]: _engine_process(url, pid, args, 0),
+            SCENARIOS[3]: _engine_thread(url, pid, args, tui=True, switch_s=args.switch),
+            SCENARIOS[4]: _engine_thread(url, pid, args, tui=True, switch_s=default_switch),
         }
         gc.unfreeze()
-        results[SCENARIOS[5]] = _engine_thread(url, child.pid, args, tui=True,
-                                               switch_s=args.switch, freeze=False)  # fmt: skip
+        results[SCENARIOS[5]] = _engine_thread(url, pid, args, tui=True, switch_s=args.switch,
+                                               freeze=False)  # fmt: skip
         sys.setswitchinterval(default_switch)
-        results[SCENARIOS[6]] = _one_loop(url, child.pid, args)
-    finally:
-        stop.set()
-        child.join(timeout=10)
+        results[SCENARIOS[6]] = _one_loop(url, pid, args)
     return {"python": platform.python_version(), "cpus": os.cpu_count(),
             "threads_at_end": threading.active_count(), "tick_s": args.tick,
             "seconds": args.seconds, "scenarios": results}  # fmt: skip
