@@ -27,7 +27,6 @@ log records and its stderr to `log_path`, and stops the node when the parent goe
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures
 import contextlib
 import gc
@@ -48,6 +47,7 @@ from typing import Any
 from hip3term.config import Settings
 from hip3term.runtime.credentials import Credentials
 from hip3term.runtime.snapshot import CommandResult, NodeSnapshot, OperatorCommand
+from hip3term.runtime.thread import EngineThread, command_result, command_result_async
 
 __all__ = ["EngineProcess", "EngineProcessError", "NodeSpec"]
 
@@ -194,8 +194,8 @@ class EngineProcess:
             self._send(("stop", reason))
 
     def join(self, timeout: float | None = None) -> bool:
-        """Wait for the child to exit; True when it has (a child that outlives the
-        timeout after a stop was asked for is terminated)."""
+        """Wait for the child to exit; True when it has (`terminate` is the caller's
+        last resort when it has not)."""
         if self._process is None:
             return True
         self._process.join(timeout)
@@ -227,26 +227,13 @@ class EngineProcess:
     def command(self, command: OperatorCommand, *, who: str = "operator",
                 reason: str = "") -> CommandResult:  # fmt: skip
         """Carry out an operator command in the child and wait for its result."""
-        future = self._command(command, who, reason)
-        if future is None:
-            return CommandResult(False, "the engine is not running")
-        try:
-            return future.result(self.command_timeout_s)
-        except concurrent.futures.TimeoutError:
-            return CommandResult(False, f"the engine did not answer within "
-                                        f"{self.command_timeout_s:g} s")  # fmt: skip
+        return command_result(self._command(command, who, reason), self.command_timeout_s)
 
     async def command_async(self, command: OperatorCommand, *, who: str = "operator",
                             reason: str = "") -> CommandResult:  # fmt: skip
         """`command()` for a caller on an event loop (the TUI): never blocks it."""
         future = self._command(command, who, reason)
-        if future is None:
-            return CommandResult(False, "the engine is not running")
-        try:
-            return await asyncio.wait_for(asyncio.wrap_future(future), self.command_timeout_s)
-        except TimeoutError:
-            return CommandResult(False, f"the engine did not answer within "
-                                        f"{self.command_timeout_s:g} s")  # fmt: skip
+        return await command_result_async(future, self.command_timeout_s)
 
     # ------------------------------------------------------------ parent side
 
@@ -331,7 +318,7 @@ def _stdio_with_descriptors() -> Iterator[None]:
 
 
 def child_main(conn: Connection, spec: NodeSpec, publish_interval_s: float, *,
-               on_engine: Callable[[Any], None] | None = None) -> None:  # fmt: skip
+               on_engine: Callable[[EngineThread], None] | None = None) -> None:  # fmt: skip
     """The child process: build and run the node on an engine thread; pump the pipe.
 
     `on_engine(engine)` (benchmarks) is called with the started `EngineThread`.
@@ -381,10 +368,9 @@ def _child_logging(log_path: Path | None) -> None:
     os.close(null)
 
 
-def _child_engine(conn: Connection, spec: NodeSpec, publish_interval_s: float) -> Any:
+def _child_engine(conn: Connection, spec: NodeSpec, publish_interval_s: float) -> EngineThread:
     from hip3term.keys import SecretKey
     from hip3term.runtime.launch import launch
-    from hip3term.runtime.thread import EngineThread
     from hip3term.strategy.loader import load_strategy
 
     key = None
@@ -408,7 +394,7 @@ def _child_engine(conn: Connection, spec: NodeSpec, publish_interval_s: float) -
 
 class _Pump:
     # The child's main thread: snapshots out, commands in (onto the engine loop), the end.
-    def __init__(self, conn: Connection, engine: Any) -> None:
+    def __init__(self, conn: Connection, engine: EngineThread) -> None:
         self.conn, self.engine = conn, engine
         self.unsent = 0
         self.results: list[tuple[int, concurrent.futures.Future[CommandResult]]] = []

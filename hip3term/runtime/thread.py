@@ -200,25 +200,13 @@ class EngineThread:
         if threading.current_thread() is self._thread:
             raise RuntimeError("command() would deadlock on the engine thread itself")
         future = self._submit(self._command_on_loop(command, who, reason))
-        if future is None:
-            return CommandResult(False, "the engine is not running")
-        try:
-            return future.result(self.command_timeout_s)
-        except concurrent.futures.TimeoutError:
-            return CommandResult(False, f"the engine did not answer within "
-                                        f"{self.command_timeout_s:g} s")  # fmt: skip
+        return command_result(future, self.command_timeout_s)
 
     async def command_async(self, command: OperatorCommand, *, who: str = "operator",
                             reason: str = "") -> CommandResult:  # fmt: skip
         """`command()` for a caller on another event loop (the TUI): never blocks it."""
         future = self._submit(self._command_on_loop(command, who, reason))
-        if future is None:
-            return CommandResult(False, "the engine is not running")
-        try:
-            return await asyncio.wait_for(asyncio.wrap_future(future), self.command_timeout_s)
-        except TimeoutError:
-            return CommandResult(False, f"the engine did not answer within "
-                                        f"{self.command_timeout_s:g} s")  # fmt: skip
+        return await command_result_async(future, self.command_timeout_s)
 
     def call(self, func: Callable[[RunnableNode], T], timeout: float | None = None) -> T:
         """Run `func(node)` on the engine loop and return its result (tests, probes)."""
@@ -323,6 +311,29 @@ class EngineThread:
             self.snapshot_errors += 1
             if self.snapshot_errors <= 3:
                 _log.exception("the node's snapshot failed")
+
+
+def command_result(future: concurrent.futures.Future[CommandResult] | None,
+                   timeout_s: float) -> CommandResult:  # fmt: skip
+    """Wait for a command's result on another thread; an engine that is gone or does not
+    answer in time is a refused command, never an exception."""
+    if future is None:
+        return CommandResult(False, "the engine is not running")
+    try:
+        return future.result(timeout_s)
+    except concurrent.futures.TimeoutError:
+        return CommandResult(False, f"the engine did not answer within {timeout_s:g} s")
+
+
+async def command_result_async(future: concurrent.futures.Future[CommandResult] | None,
+                               timeout_s: float) -> CommandResult:  # fmt: skip
+    """`command_result` for a caller on an event loop (the TUI): never blocks it."""
+    if future is None:
+        return CommandResult(False, "the engine is not running")
+    try:
+        return await asyncio.wait_for(asyncio.wrap_future(future), timeout_s)
+    except TimeoutError:
+        return CommandResult(False, f"the engine did not answer within {timeout_s:g} s")
 
 
 def _close_loop(loop: asyncio.AbstractEventLoop) -> None:
