@@ -204,8 +204,12 @@ class ExecutorLoop:
 
     # ------------------------------------------------------------ the loop
 
-    async def run(self) -> None:
+    async def run(self, *, periodic: bool = True) -> None:
         """Tick every `tick_ms` until cancelled; then cancel and await every post task.
+
+        With `periodic=False` the loop does not tick by itself: its owner calls
+        `safe_tick` on its own schedule (the replay's virtual-time ticker). Prompt
+        dispatch still ticks when work is queued.
 
         Cancel-safe: posts cut by the cancellation complete as disconnected (their orders
         become UNKNOWN, to be reconciled at the next start).
@@ -225,10 +229,12 @@ class ExecutorLoop:
             if queued.cancels or queued.reduce_only or queued.new:
                 self._wake()  # queued before the loop started
         try:
+            if not periodic:
+                await loop.create_future()  # until cancelled
             while True:
                 next_at = max(next_at + tick_s, loop.time())  # late ticks are not made up
                 await asyncio.sleep(next_at - loop.time())
-                self._safe_tick()
+                self.safe_tick()
         finally:
             self._running = False
             self._scheduler.on_work = None
@@ -237,7 +243,8 @@ class ExecutorLoop:
                 self._prompt = None
             await self.aclose()
 
-    def _safe_tick(self) -> None:
+    def safe_tick(self) -> None:
+        """`tick`, with a failure logged and counted (`tick_errors`) instead of raised."""
         try:
             self.tick()
         except Exception:  # a bug must not stop the executor: log, tick again
@@ -254,7 +261,7 @@ class ExecutorLoop:
     def _prompt_tick(self) -> None:
         self._prompt = None
         self._counts["prompt_ticks"] += 1
-        self._safe_tick()
+        self.safe_tick()
 
     async def aclose(self) -> None:
         """Cancel every task of the executor and wait for them (also done by `run`)."""

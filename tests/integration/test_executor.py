@@ -382,6 +382,27 @@ async def test_without_prompt_dispatch_queued_work_waits_for_the_tick(rigs: RigF
     assert rig.executor.status().counters.prompt_ticks == 0
 
 
+async def test_a_loop_that_does_not_tick_by_itself_posts_when_its_owner_ticks(
+        rigs: RigFactory) -> None:
+    # periodic=False: the replay's virtual-time ticker calls safe_tick instead
+    rig = await rigs(tick_ms=10, prompt_dispatch=False)
+    rig.run_task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await rig.run_task
+    rig.run_task = asyncio.create_task(rig.executor.run(periodic=False), name="executor")
+    rig._tasks.append(rig.run_task)
+    await asyncio.sleep(0)
+    ticks = rig.executor.status().counters.ticks
+    order = rig.order(px="185")
+    rig.gates.submit(order, rig.clock.now_ms())
+    await asyncio.sleep(0.3)  # thirty periods of 10 ms
+    assert rig.of(ActionPosted) == [] and rig.state(order) is OrderState.QUEUED
+    assert rig.executor.status().counters.ticks == ticks
+    rig.executor.safe_tick()
+    await until(lambda: rig.state(order) is OrderState.RESTING, "the order resting")
+    assert rig.executor.status().counters.ticks == ticks + 1
+
+
 # ---------------------------------------------------------------- send failures
 
 

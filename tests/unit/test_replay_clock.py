@@ -4,6 +4,7 @@ order; pause and step; the pacer's arithmetic; the speed ladder."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections import deque
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -133,6 +134,65 @@ def test_a_scheduled_callback_runs_before_later_items() -> None:
 
     run(main)
     assert log == [(S, "set"), (S, "woken"), (S + 1, "later"), (2 * S, "last")]
+
+
+def test_ticker_runs_at_exact_multiples_between_timers_and_items() -> None:
+    log: list[tuple[int, str]] = []
+
+    async def main(loop: VirtualTimeLoop) -> None:
+        loop.set_ticker(100_000_000, lambda: log.append((loop.vclock.ns - START_NS, "tick")))
+        items = [(START_NS + 200_000_000, "f1", True), (START_NS + 250_000_000, "f2", True)]
+        loop.set_source(ListSource(loop.vclock, items, log))
+        loop.call_at(0.2, lambda: log.append((loop.vclock.ns - START_NS, "timer")))
+        await asyncio.sleep(0.35)
+        loop.set_ticker(0, None)
+        await asyncio.sleep(1)
+
+    vclock, _ = run(main)
+    # at 200 ms: the asyncio timer, then the tick, then the item; no drift over 1000 ticks
+    # is shown by the exact nanoseconds; none after set_ticker(0, None)
+    assert log == [(100_000_000, "tick"), (200_000_000, "timer"), (200_000_000, "tick"),
+                   (200_000_000, "f1"), (250_000_000, "f2"), (300_000_000, "tick")]
+    assert vclock.ns - START_NS == 1_350_000_000
+
+
+def test_ticker_keeps_exact_time_over_many_ticks_without_a_source() -> None:
+    times: list[int] = []
+
+    async def main(loop: VirtualTimeLoop) -> None:
+        loop.set_ticker(100_000_000, lambda: times.append(loop.vclock.ns - START_NS))
+        await asyncio.sleep(1000.05)
+
+    run(main)
+    assert len(times) == 10_000
+    assert times[-1] == 10_000 * 100_000_000
+    assert all(b - a == 100_000_000 for a, b in itertools.pairwise(times))
+
+
+def test_a_callback_scheduled_by_a_tick_runs_before_the_next_item() -> None:
+    log: list[tuple[int, str]] = []
+
+    async def main(loop: VirtualTimeLoop) -> None:
+        def tick() -> None:
+            log.append((loop.vclock.ns - START_NS, "tick"))
+            loop.call_soon(lambda: log.append((loop.vclock.ns - START_NS, "soon")))
+
+        loop.set_ticker(S, tick)
+        items = [(START_NS + S, "same instant", True), (START_NS + S + 1, "next", True)]
+        loop.set_source(ListSource(loop.vclock, items, log))
+        await asyncio.sleep(1.5)
+
+    run(main)
+    assert log[:4] == [(S, "tick"), (S, "soon"), (S, "same instant"), (S + 1, "next")]
+
+
+def test_ticker_refuses_a_period_that_is_not_positive() -> None:
+    loop = VirtualTimeLoop(VirtualClock(START_NS))
+    try:
+        with pytest.raises(ValueError, match="above 0"):
+            loop.set_ticker(0, lambda: None)
+    finally:
+        loop.close()
 
 
 def test_step_runs_exactly_to_the_next_frames_while_paused() -> None:
