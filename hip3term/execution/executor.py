@@ -282,9 +282,13 @@ class ExecutorLoop:
         self._counts["ticks"] += 1
         if asyncio.get_running_loop().time() < self._paused_until:
             return 0  # no connection a moment ago: everything waits in its queue
-        now = self._clock.now_ms()
-        started = sum(self._dispatch(batch, now) for batch in self._scheduler.tick())
-        self._maybe_resolve()
+        batches = self._scheduler.tick()
+        started = 0
+        if batches:
+            now = self._clock.now_ms()
+            started = sum(self._dispatch(batch, now) for batch in batches)
+        if self._needs_resolution:
+            self._maybe_resolve()
         return started
 
     def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:

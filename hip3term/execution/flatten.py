@@ -35,7 +35,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Protocol
+from typing import Final, Protocol
 
 from hip3term.config import RiskSettings
 from hip3term.core.events import (
@@ -93,6 +93,9 @@ class FlattenStep:
 
     def __add__(self, other: FlattenStep) -> FlattenStep:
         return FlattenStep(self.requests + other.requests, self.events + other.events)
+
+
+_NOTHING: Final = FlattenStep()
 
 
 @dataclass(slots=True)
@@ -170,6 +173,8 @@ class Flattener:
 
     def on_tick(self, now_ms: int) -> FlattenStep:
         """Start time stops that are due, and advance every episode."""
+        if not self._episodes and not self._tracker.has_open_positions():
+            return _NOTHING  # flat and no episode: the common tick
         step = FlattenStep()
         if self._time_stop_ms is not None:
             for position in self._tracker.positions():

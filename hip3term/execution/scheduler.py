@@ -333,6 +333,8 @@ class BatchScheduler:
 
     def tick(self) -> tuple[Batch, ...]:
         """Collect at most one cancel batch and one order batch (cancel batch first)."""
+        if not (self._cancels or self._reduce or self._new):
+            return ()  # nothing queued: the common tick
         below_hwm = self.inflight.load < self.inflight.high_water
         batches: list[Batch] = []
         if self._cancels and self.inflight.reserve():

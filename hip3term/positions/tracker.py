@@ -228,6 +228,10 @@ class PositionTracker:
         self._pending: tuple[ExchangeState, str | None] | None = None
         self._outcomes: list[Decimal] = []
         self._streak = 0
+        self.revision = 0
+        """Counts the calls that may change positions, PnL or outcomes (`on_user_fills`,
+        `reconcile`, `on_disconnect`): figures derived from them stay valid while it does
+        not move."""
 
     # ------------------------------------------------------------ fills
 
@@ -235,6 +239,7 @@ class PositionTracker:
         self, fills: Sequence[FillLike], *, is_snapshot: bool, now_ms: int
     ) -> list[EngineEvent]:
         """A userFills push (or fills from the `user` channel, `is_snapshot=False`)."""
+        self.revision += 1
         if is_snapshot:
             self._snapshot = True
         if not self._synced:
@@ -248,6 +253,7 @@ class PositionTracker:
 
     def on_disconnect(self) -> None:
         """The connection dropped: buffer fills until the next snapshot and reconcile."""
+        self.revision += 1
         self._snapshot = self._synced = False
         self._pending = None
 
@@ -360,6 +366,7 @@ class PositionTracker:
             as the userFills snapshot has also arrived (possibly from a later
             `on_user_fills`). Malformed JSON gives an `AlertRaised` and changes nothing.
         """
+        self.revision += 1
         try:
             state = parse_clearinghouse(clearinghouse_state, now_ms)
             listed = parse_open_orders(open_orders)
@@ -478,17 +485,31 @@ class PositionTracker:
 
     def positions(self) -> tuple[Position, ...]:
         """Every non-flat position, by market name."""
-        found = (self.position(market) for market in sorted(self._books))
-        return tuple(p for p in found if p is not None)
+        if not self.has_open_positions():  # the common case, read ten times a second
+            return ()
+        return tuple(Position(market, book.size, book.entry_px, book.entry_ms, book.realized,
+                              book.open_fees)
+                     for market, book in sorted(self._books.items()) if book.size != 0)  # fmt: skip
 
     def has_position(self, market: str) -> bool:
         """Whether `market` has a non-flat position."""
         return self.position(market) is not None
 
+    def has_open_positions(self) -> bool:
+        """Whether any market has a non-flat position."""
+        # a loop, not any(): no generator ten times a second
+        for book in self._books.values():  # noqa: SIM110
+            if book.size != 0:
+                return True
+        return False
+
     @property
     def realized_pnl(self) -> Decimal:
         """Realized PnL over all markets, net of the fees of closed parts."""
-        return sum((book.realized for book in self._books.values()), ZERO)
+        total = ZERO
+        for book in self._books.values():
+            total += book.realized
+        return total
 
     def unrealized_pnl(self, mark_of: Callable[[str], Decimal | None]) -> Decimal:
         """Unrealized PnL net of open fees; a market without a mark counts at its entry."""
@@ -502,6 +523,11 @@ class PositionTracker:
     def trade_outcomes(self) -> tuple[Decimal, ...]:
         """The net PnL of every closed round trip, oldest first."""
         return tuple(self._outcomes)
+
+    @property
+    def closed_trades(self) -> int:
+        """How many round trips closed (`len(trade_outcomes)`, without the copy)."""
+        return len(self._outcomes)
 
     @property
     def consecutive_losses(self) -> int:

@@ -286,6 +286,7 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
         # shrinks them while the source runs: the loop itself pops them)
         ready, timers = self._ready, self._scheduled  # type: ignore[attr-defined]
         scheduled, source, pacer = len(ready) + len(timers), self._source, self.pacer
+        vclock = self.vclock
         while True:
             due = None if source is None else source.next_due_ns()
             tick_due = self._tick_due_ns
@@ -294,9 +295,12 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
                 due = tick_due
             if due is None or (deadline is not None and due >= deadline):
                 return None
-            if due > self.vclock.ns and (events := self._pace(inner, due)) is not None:
-                return events
-            if not pacer.may_run():
+            if due > vclock.ns:
+                if pacer.speed is None:  # as fast as possible: no real wait to make
+                    vclock.ns = due
+                elif (events := self._pace(inner, due)) is not None:
+                    return events
+            if pacer.paused and not pacer.may_run():
                 return []
             if ticks:
                 assert self._tick is not None and tick_due is not None  # set together

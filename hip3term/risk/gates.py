@@ -340,6 +340,8 @@ class GateKeeper:
         return self._run(self.flattener.on_tick(now_ms), now_ms)
 
     def _run(self, step: FlattenStep, now_ms: int) -> list[EngineEvent]:
+        if not step.requests:
+            return list(step.events)
         return [*step.events, *self.submit_all(step.requests, now_ms)]
 
     # ------------------------------------------------------------ scheduler results

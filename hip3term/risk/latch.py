@@ -208,7 +208,7 @@ class RiskInputs:
     ) -> RiskInputs:
         """Read the tracker's PnL and outcomes; the feed figures are passed in."""
         return cls(
-            tracker.realized_pnl, tracker.unrealized_pnl(mark_of), len(tracker.trade_outcomes),
+            tracker.realized_pnl, tracker.unrealized_pnl(mark_of), tracker.closed_trades,
             tracker.consecutive_losses, flatten_failures, tuple(markets), ws_down_since_ms,
         )  # fmt: skip
 
@@ -254,6 +254,9 @@ class RiskMonitor:
         self._trades_base = 0
         self._failures_base = 0
         self._last: RiskInputs | None = None
+        # (oracle, mark, divergence in bps) of the last check: the same Decimal objects
+        # (the same asset context) give the same figure, ten ticks a second
+        self._divergence: tuple[Decimal, Decimal, Decimal] | None = None
 
     def check(self, now_ms: int, inputs: RiskInputs) -> list[EngineEvent]:
         """Trip the latch if a trigger holds; the latch's events, or nothing.
@@ -307,7 +310,7 @@ class RiskMonitor:
         for health in inputs.markets:
             oracle, mark = health.oracle_px, health.mark_px
             if oracle and mark is not None:
-                bps = abs(mark - oracle) / oracle * _BPS
+                bps = self._divergence_bps(oracle, mark)
                 if bps > s.max_oracle_mark_divergence_bps:
                     return (TripTrigger.ORACLE_MARK_DIVERGENCE,
                             f"{health.market} mark {mark} vs oracle {oracle}: {bps:.1f} bps")
@@ -319,3 +322,11 @@ class RiskMonitor:
             return (TripTrigger.REJECT_STORM,
                     f"{rejects} rejects in {s.reject_storm_window_s:g} s")  # fmt: skip
         return None
+
+    def _divergence_bps(self, oracle: Decimal, mark: Decimal) -> Decimal:
+        last = self._divergence
+        if last is not None and last[0] is oracle and last[1] is mark:
+            return last[2]
+        bps = abs(mark - oracle) / oracle * _BPS
+        self._divergence = (oracle, mark, bps)
+        return bps

@@ -37,7 +37,7 @@ from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
-from hip3term.book.market_state import MarketState
+from hip3term.book.market_state import AssetContext, MarketState
 from hip3term.config import Settings
 from hip3term.core.clock import Clock
 from hip3term.core.events import (
@@ -134,6 +134,11 @@ class Engine:
         self._draining = False
         self._next_timer_ns = 0
         self._next_positions_ns = 0
+        # the tracker's PnL figures for the risk inputs, with what they were read at (the
+        # tracker's revision, the asset context whose mark priced the position): read
+        # again only when one of them moved, not ten times a second
+        self._pnl_at: tuple[int, AssetContext | None] | None = None
+        self._pnl: tuple[Decimal, Decimal, int, int] = (Decimal(0), Decimal(0), 0, 0)
 
     def attach_journal(self, journal: JournalWriter, *,
                        reflected_after_ms: int | None = None) -> None:  # fmt: skip
@@ -301,13 +306,18 @@ class Engine:
         return self._risk_inputs(now_ns, self.data_age_s(now_ns))
 
     def _risk_inputs(self, now_ns: int, data_age_s: float | None) -> RiskInputs:
-        ctx = self.state.ctx
+        ctx, tracker = self.state.ctx, self.tracker
         health = MarketHealth(self.market, data_age_s,
                               None if ctx is None else ctx.oracle_px,
                               None if ctx is None else ctx.mark_px)  # fmt: skip
-        return RiskInputs.collect(self.tracker, self._mark_of,
-                                  flatten_failures=self.flattener.failures, markets=(health,),
-                                  ws_down_since_ms=self.ws_down_since_ms)  # fmt: skip
+        at = self._pnl_at
+        if at is None or at[0] != tracker.revision or at[1] is not ctx:
+            self._pnl_at = (tracker.revision, ctx)
+            self._pnl = (tracker.realized_pnl, tracker.unrealized_pnl(self._mark_of),
+                         tracker.closed_trades, tracker.consecutive_losses)  # fmt: skip
+        realized, unrealized, closed, losses = self._pnl
+        return RiskInputs(realized, unrealized, closed, losses, self.flattener.failures,
+                          (health,), self.ws_down_since_ms)  # fmt: skip
 
     def journal_positions(self, now_ms: int) -> None:
         """A position snapshot row per open position."""

@@ -49,7 +49,7 @@ class FillGapWatch:
 
     def due(self, now_ms: int) -> bool:
         """Whether a gap was seen since the last call (the watch is then reset)."""
-        for cloid, since in list(self._waiting.items()):
+        for cloid, since in list(self._waiting.items()) if self._waiting else ():
             order = self._tracker.order(cloid=cloid)
             if order is None or order.applied_sz >= order.filled_sz:
                 del self._waiting[cloid]

@@ -329,3 +329,17 @@ def test_latch_never_leaves_tripped_without_resume(steps: list[tuple[str, Any]])
             assert latch.state.severity >= before.severity
             if before is LatchState.TRIPPED:
                 assert latch.state is LatchState.TRIPPED
+
+
+def test_divergence_is_figured_again_for_a_new_context_not_for_the_same_one() -> None:
+    monitor = RiskMonitor(RISK, HardStopLatch(RISK))
+    limit = RISK.max_oracle_mark_divergence_bps  # in bps of the oracle (100)
+    oracle, mark = D(100), D(100) + limit / 100  # exactly at the limit: no trip
+    calm = RiskInputs(markets=(MarketHealth(COIN, 1.0, oracle, mark),))
+    assert monitor.check(T0, calm) == [] and monitor.check(T0 + 100, calm) == []
+    # equal values in new objects: the same figure; a new mark past the limit: a trip
+    again = RiskInputs(markets=(MarketHealth(COIN, 1.0, D(100), D(100) + limit / 100),))
+    assert monitor.check(T0 + 200, again) == []
+    wide = RiskInputs(markets=(MarketHealth(COIN, 1.0, oracle, mark + D("0.01")),))
+    (tripped,) = only(monitor.check(T0 + 300, wide), LatchTripped)
+    assert tripped.trigger is TripTrigger.ORACLE_MARK_DIVERGENCE

@@ -427,3 +427,24 @@ def test_positions_forgotten_old_tids_are_never_applied_twice(
     assert [f.reflected for f in of(events, FillApplied)] == [True]
     p = t.position(COIN)
     assert p is not None and p.size == D(2)
+
+
+def test_open_position_flag_closed_trade_count_and_revision_follow_the_fills() -> None:
+    t = synced()
+    revision = t.revision
+    assert not t.has_open_positions() and t.closed_trades == 0 and t.positions() == ()
+    t.on_user_fills([fill(1, "B", "190", "0.1", "0", T0 + 1)], is_snapshot=False, now_ms=T0 + 1)
+    assert t.revision > revision and t.has_open_positions() and t.closed_trades == 0
+    (pos,) = t.positions()
+    assert (pos.market, pos.size, pos.entry_px) == (COIN, D("0.1"), D("190"))
+    revision = t.revision
+    t.on_user_fills([fill(2, "A", "191", "0.1", "0.1", T0 + 2)], is_snapshot=False,
+                    now_ms=T0 + 2)  # fmt: skip
+    assert t.revision > revision and not t.has_open_positions() and t.positions() == ()
+    assert t.closed_trades == len(t.trade_outcomes) == 1
+    assert t.trade_outcomes[0] == D("0.1")  # (191 - 190) * 0.1, no fees
+    revision = t.revision
+    t.reconcile(state(T0 + 3), [], T0 + 3)
+    assert t.revision > revision
+    t.on_disconnect()
+    assert t.revision > revision + 1
