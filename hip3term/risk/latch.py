@@ -220,12 +220,15 @@ class RejectCounter:
         """Count over the last `window_s` seconds."""
         self._window_ms = round(window_s * 1000)
         self._times: deque[tuple[int, str | None]] = deque()
+        self.recorded = 0
+        """Rejects counted since the start (only grows; the window's count can fall)."""
 
     def record(self, now_ms: int, key: str | None = None) -> int:
         """Count a reject (`key`: the order's cloid or oid, counted once); the count now."""
         self._prune(now_ms)
         if key is None or all(k != key for _, k in self._times):
             self._times.append((now_ms, key))
+            self.recorded += 1
         return len(self._times)
 
     def count(self, now_ms: int) -> int:

@@ -139,6 +139,9 @@ class Engine:
         # again only when one of them moved, not ten times a second
         self._pnl_at: tuple[int, AssetContext | None] | None = None
         self._pnl: tuple[Decimal, Decimal, int, int] = (Decimal(0), Decimal(0), 0, 0)
+        # what the risk monitor's last quiet verdict was given (see `_check_risk`)
+        self._quiet: tuple[object, ...] | None = None
+        self._quiet_ctx: AssetContext | None = None
 
     def attach_journal(self, journal: JournalWriter, *,
                        reflected_after_ms: int | None = None) -> None:  # fmt: skip
@@ -290,8 +293,7 @@ class Engine:
         self._check_market_data(age)
         if not self.observe and (events := self.gates.on_tick(now)):
             self._emit(events)
-        if events := self.monitor.check(now, self._risk_inputs(now_ns, age)):
-            self._emit(events)
+        self._check_risk(now_ns, now, age)
         if self.host.ctx is not None and now_ns >= self._next_timer_ns:
             self._next_timer_ns = now_ns + round(self.strategy.timer_interval_s * _NS_PER_S)
             self.host.call("on_timer")
@@ -300,6 +302,24 @@ class Engine:
             self.journal_positions(now)
         if self.fill_gaps.due(now) and self.on_fill_gap is not None:
             self.on_fill_gap()  # a fill frame went missing: fetch the exchange's truth
+
+    def _check_risk(self, now_ns: int, now: int, age: float | None) -> None:
+        # The monitor's verdict holds while its inputs hold still and only time moves,
+        # unless a trigger that time alone can pull (stale data, the websocket down) is
+        # close: so it is asked again only when the tracker, the asset context, the
+        # flatten failures, the rejects or the latch moved, or when one of those is near.
+        # What it reads otherwise is in `RiskMonitor.first_trigger`.
+        monitor, latch, ctx = self.monitor, self.latch, self.state.ctx
+        key = (self.tracker.revision, self.flattener.failures, monitor.rejects.recorded,
+               latch.resumes, latch.state)  # fmt: skip
+        if (key == self._quiet and ctx is self._quiet_ctx and self.ws_down_since_ms is None
+                and (age is None or age <= self.settings.risk.market_data_stale_s)):
+            return
+        if events := monitor.check(now, self._risk_inputs(now_ns, age)):
+            self._quiet = None
+            self._emit(events)
+        else:
+            self._quiet, self._quiet_ctx = key, ctx
 
     def risk_inputs(self, now_ns: int) -> RiskInputs:
         """What the risk monitor reads, now."""

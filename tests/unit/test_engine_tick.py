@@ -1,0 +1,86 @@
+"""The engine's tick asks the risk monitor again whenever one of its inputs moved: a new
+asset context, a reject, data going stale; between them a quiet tick trips nothing.
+The engine is the real one (market state, tracker, latch, gates) on a simulated clock."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import orjson
+
+from hip3term.config import load_settings
+from hip3term.core.clock import SimClock
+from hip3term.core.events import LatchState, TripTrigger
+from hip3term.runtime.engine import Engine
+from hip3term.strategy.loader import load_strategy
+from hip3term.venue.hyperliquid import wire
+from hip3term.venue.hyperliquid.parse import parse_frame
+
+COIN = "xyz:COIN"
+T0 = 1_785_000_000_000
+
+
+def event(channel: str, data: Any) -> wire.Event:
+    parsed = parse_frame(orjson.dumps({"channel": channel, "data": data}))
+    assert not isinstance(parsed, wire.ParseError), parsed
+    return parsed
+
+
+def book(clock: SimClock) -> wire.Event:
+    levels = [[{"px": "189.99", "sz": "5", "n": 1}], [{"px": "190.01", "sz": "5", "n": 1}]]
+    return event("l2Book", {"coin": COIN, "time": clock.now_ms(), "levels": levels})
+
+
+def ctx(oracle: str, mark: str) -> wire.Event:
+    return event("activeAssetCtx", {"coin": COIN, "ctx": {
+        "funding": "0.00001", "openInterest": "100", "prevDayPx": "190", "dayNtlVlm": "1",
+        "premium": "0", "oraclePx": oracle, "markPx": mark, "midPx": "190",
+        "impactPxs": ["189.9", "190.1"], "dayBaseVlm": "1"}})  # fmt: skip
+
+
+def engine() -> tuple[Engine, SimClock]:
+    clock = SimClock(T0)
+    settings = load_settings(env={}, overrides={"market.coin": "COIN"})
+    eng = Engine(settings, clock=clock, strategy=load_strategy("oracle_dislocation"),
+                 observe=False)  # fmt: skip
+    eng.on_connected()
+    eng.on_feed_event(book(clock))
+    eng.on_feed_event(ctx("190", "190.02"))
+    return eng, clock
+
+
+def ticks(eng: Engine, clock: SimClock, n: int = 5) -> None:
+    for _ in range(n):
+        clock.advance(100)
+        eng.on_tick()
+
+
+def test_a_new_context_past_the_divergence_limit_trips_at_the_next_tick() -> None:
+    eng, clock = engine()
+    ticks(eng, clock)
+    assert eng.latch.state is LatchState.ACTIVE
+    limit = eng.settings.risk.max_oracle_mark_divergence_bps
+    wide = Decimal(190) * (1 + (limit + 1) / 10_000)
+    eng.on_feed_event(ctx("190", f"{wide:.2f}"))
+    eng.on_feed_event(book(clock))
+    ticks(eng, clock, 1)
+    assert eng.latch.trip_trigger is TripTrigger.ORACLE_MARK_DIVERGENCE
+
+
+def test_rejects_recorded_between_ticks_trip_the_storm_trigger() -> None:
+    eng, clock = engine()
+    ticks(eng, clock)
+    for i in range(eng.settings.risk.reject_storm_count):
+        eng.monitor.rejects.record(clock.now_ms(), f"0x{i:032x}")
+    ticks(eng, clock, 1)
+    assert eng.latch.trip_trigger is TripTrigger.REJECT_STORM
+
+
+def test_data_going_stale_trips_without_any_other_change() -> None:
+    eng, clock = engine()
+    stale_ms = round(eng.settings.risk.market_data_stale_s * 1000)
+    ticks(eng, clock, stale_ms // 100 - 1)  # just under the limit: quiet ticks
+    assert eng.latch.state is LatchState.ACTIVE
+    ticks(eng, clock, 2)
+    assert eng.latch.trip_trigger is TripTrigger.MARKET_DATA_STALE
