@@ -280,7 +280,7 @@ class ExecutorLoop:
             The number of action posts started.
         """
         self._counts["ticks"] += 1
-        if asyncio.get_running_loop().time() < self._paused_until:
+        if self._paused_until and asyncio.get_running_loop().time() < self._paused_until:
             return 0  # no connection a moment ago: everything waits in its queue
         batches = self._scheduler.tick()
         started = 0

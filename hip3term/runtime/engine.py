@@ -35,7 +35,7 @@ import logging
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
-from typing import Any
+from typing import Any, Final
 
 from hip3term.book.market_state import AssetContext, MarketState
 from hip3term.config import Settings
@@ -80,6 +80,11 @@ _POSITION_EVERY_NS = 10 * _NS_PER_S
 _LEVELS = frozenset({OperatorCommand.HALT, OperatorCommand.FLATTEN, OperatorCommand.CANCEL,
                      OperatorCommand.PAUSE, OperatorCommand.RESUME})
 _WORDS = {OrderState.RESTING: "resting"}
+
+
+_MARKET_DATA: Final = (wire.L2Book, wire.Bbo, wire.AssetCtx)
+_CALLBACK: Final = {"l2Book": "on_book", "bbo": "on_bbo", "activeAssetCtx": "on_asset_ctx"}
+"""The strategy callback of each market-data channel."""
 
 
 class Engine:
@@ -201,11 +206,10 @@ class Engine:
     def on_feed_event(self, event: wire.Event) -> None:
         """Apply one parsed message of the feed and run what it triggers."""
         now_ns = self.clock.monotonic_ns()
-        if isinstance(event, wire.L2Book | wire.Bbo | wire.AssetCtx):
+        if isinstance(event, _MARKET_DATA):
             if self.state.apply(event, now_ns):
                 self._check_market_data(self.data_age_s(now_ns))
-                name = {"l2Book": "on_book", "bbo": "on_bbo"}.get(event.channel, "on_asset_ctx")
-                self.host.call(name)
+                self.host.call(_CALLBACK[event.channel])
         elif isinstance(event, wire.Trades):
             added = self.state.on_trades(event, now_ns)
             if added:
