@@ -11,9 +11,12 @@ null or list where a decimal string belongs is `BAD_TYPE`. Prices and sizes are
 unsigned: a `-` there is `BAD_NUMBER`. Times, ids and counts (`time`, `oid`, `tid`, `n`,
 post `id`) must be non-negative JSON integers.
 
-Book sides are validated in bulk (one regular expression over the joined strings) and
-turned into `Decimal` lazily by `wire.Ladder`; only when that fast check fails does the
-parser walk the levels one by one to say precisely what is wrong.
+Book sides are validated in bulk and turned into `Decimal` lazily by `wire.Ladder`: a book
+frame in the exchange's own compact form is checked whole by one regular expression over
+its text, any other by one over its joined number strings; only when that check fails does
+the parser walk the levels one by one to say precisely what is wrong. The usual bbo and
+activeAssetCtx frames take similar straight-line paths. Every fast path only ever refuses
+a frame to the exact readers, which decide alike or name the fault.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import re
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from types import MappingProxyType
-from typing import Any, TypeVar, cast
+from typing import Any, TypeGuard, TypeVar, cast
 
 import orjson
 
@@ -197,24 +200,23 @@ def _level(d: _Obj) -> wire.Level:
     return wire.Level(_dec(d, "px"), _dec(d, "sz"), _int(d, "n"))
 
 
-def _columns(side: object) -> tuple[tuple[Any, ...], ...]:
-    if type(side) is not list:
-        raise TypeError
-    return tuple(map(_PX, side)), tuple(map(_SZ, side)), tuple(map(_N, side))
-
-
 def _fast_ladders(levels: list[Any]) -> tuple[wire.Ladder, wire.Ladder] | None:
-    # Both sides' columns pulled out by C-level calls, then every number checked at
-    # once; None sends the caller to the slow path, which names the bad level.
-    try:
-        (bp, bs, bn), (ap, as_, an) = _columns(levels[0]), _columns(levels[1])
-    except (KeyError, TypeError):
+    # Both sides' columns pulled out at once by C-level calls, then every number checked
+    # at once; None sends the caller to the slow path, which names the bad level.
+    bids, asks = levels
+    if type(bids) is not list or type(asks) is not list:
         return None
-    ns = bn + an
-    if (_all_unsigned(bp + bs + ap + as_) and set(map(type, ns)) <= _INT_ONLY
+    both = bids + asks
+    try:
+        pxs, szs, ns = tuple(map(_PX, both)), tuple(map(_SZ, both)), tuple(map(_N, both))
+    except (KeyError, TypeError):  # a level that is no object, or lacks a field
+        return None
+    if not (_all_unsigned(pxs + szs) and {*map(type, ns)} <= _INT_ONLY
             and (not ns or min(ns) >= 0)):
-        return wire.Ladder.from_wire(bp, bs, bn), wire.Ladder.from_wire(ap, as_, an)
-    return None
+        return None
+    k = len(bids)
+    return (wire.Ladder.from_wire(pxs[:k], szs[:k], ns[:k]),
+            wire.Ladder.from_wire(pxs[k:], szs[k:], ns[k:]))
 
 
 def _book(d: _Obj) -> wire.L2Book:
@@ -426,9 +428,93 @@ def _post(frame: _Obj) -> PostResponse:
         raise _FieldError(bad.kind, bad.detail, post_id) from None
 
 
+# -- fast paths for the market data of every frame -------------------------------------
+# Each handles the usual shape of its channel in a straight line and hands anything else
+# (a null, an absent optional field, any irregularity) to the exact reader above, which
+# gives the same value or names the fault. So a fast path may only ever refuse, never
+# decide differently: tests/unit/test_parse_fast.py compares the two on random frames.
+
+_LEVEL_FIELDS = operator.itemgetter("px", "sz", "n")
+_CTX_UNSIGNED = operator.itemgetter("markPx", "oraclePx", "openInterest", "prevDayPx",
+                                    "midPx", "dayNtlVlm", "dayBaseVlm")
+_CTX_SIGNED = operator.itemgetter("funding", "premium")
+_UNSIGNED_4_RE = re.compile(",".join([_UNSIGNED] * 4))
+_UNSIGNED_9_RE = re.compile(",".join([_UNSIGNED] * 9))
+_SIGNED_2_RE = re.compile(f"-?{_UNSIGNED},-?{_UNSIGNED}")
+
+
+# A book frame exactly in the exchange's compact form (with the "fast" flag of a fast
+# book, or without), its numbers valid, its counts JSON integers orjson keeps as int (18
+# digits at most). Once orjson has accepted the frame, a full match leaves nothing to
+# check: its level objects become the ladders as they are.
+_COUNT = r"[0-9]{1,18}+"
+_ROW = rf'\{{"px":"{_UNSIGNED}","sz":"{_UNSIGNED}","n":{_COUNT}\}}'
+_ROWS = rf"(?:{_ROW}(?:,{_ROW})*+)?+"
+_BOOK_FORM = (rf'\{{"channel":"l2Book","data":\{{"coin":"[^"\\]*+","time":{_COUNT},'
+              rf'"levels":\[\[{_ROWS}\],\[{_ROWS}\]\](?:,"fast":(?:true|false))?+\}}\}}')
+_BOOK_FORM_RE, _BOOK_FORM_BYTES_RE = re.compile(_BOOK_FORM), re.compile(_BOOK_FORM.encode())
+
+
+def _compact_book(raw: object, frame: _Obj) -> wire.L2Book | None:
+    if isinstance(raw, bytes):
+        compact = _BOOK_FORM_BYTES_RE.fullmatch(raw) is not None
+    else:
+        compact = isinstance(raw, str) and _BOOK_FORM_RE.fullmatch(raw) is not None
+    if not compact:
+        return None
+    d = frame["data"]
+    bids, asks = d["levels"]
+    return wire.L2Book(d["coin"], d["time"], wire.Ladder.from_rows(bids),
+                       wire.Ladder.from_rows(asks))
+
+
+def _is_count(value: object) -> TypeGuard[int]:
+    return type(value) is int and value >= 0
+
+
+def _bbo_fast(frame: _Obj) -> wire.Bbo:
+    d = frame.get("data")
+    if type(d) is dict:
+        coin, time_ms, sides = d.get("coin"), d.get("time"), d.get("bbo")
+        if (type(coin) is str and _is_count(time_ms) and type(sides) is list
+                and len(sides) == 2 and type(bid := sides[0]) is dict
+                and type(ask := sides[1]) is dict):
+            try:
+                (bpx, bsz, bn), (apx, asz, an) = _LEVEL_FIELDS(bid), _LEVEL_FIELDS(ask)
+                numbers = ",".join((bpx, bsz, apx, asz))
+            except (KeyError, TypeError):
+                return _bbo(frame)
+            if _is_count(bn) and _is_count(an) and _UNSIGNED_4_RE.fullmatch(numbers):
+                return wire.Bbo(coin, time_ms, wire.Level(Decimal(bpx), Decimal(bsz), bn),
+                                wire.Level(Decimal(apx), Decimal(asz), an))
+    return _bbo(frame)
+
+
+def _asset_ctx_fast(frame: _Obj) -> wire.AssetCtx:
+    # Every field present and a string: absent or null optional fields take the exact
+    # reader, which knows what they mean.
+    d = frame.get("data")
+    if type(d) is dict and type(coin := d.get("coin")) is str and type(c := d.get("ctx")) is dict:
+        impact = c.get("impactPxs")
+        if type(impact) is list and len(impact) == 2:
+            try:
+                unsigned, signed = (*_CTX_UNSIGNED(c), *impact), _CTX_SIGNED(c)
+                numbers, signed_numbers = ",".join(unsigned), ",".join(signed)
+            except (KeyError, TypeError):
+                return _asset_ctx(frame)
+            if _UNSIGNED_9_RE.fullmatch(numbers) and _SIGNED_2_RE.fullmatch(signed_numbers):
+                mark, oracle, oi, prev, mid, ntl, base, bid, ask = map(Decimal, unsigned)
+                funding, premium = map(Decimal, signed)
+                return wire.AssetCtx(
+                    coin=coin, mark_px=mark, oracle_px=oracle, mid_px=mid, funding=funding,
+                    open_interest=oi, premium=premium, impact_pxs=(bid, ask),
+                    day_ntl_vlm=ntl, prev_day_px=prev, day_base_vlm=base)
+    return _asset_ctx(frame)
+
+
 # -- entry points ----------------------------------------------------------------------
 
-_READERS: dict[str, Callable[[_Obj], Event]] = {
+_EXACT_READERS: dict[str, Callable[[_Obj], Event]] = {
     "l2Book": lambda f: _book(_data_obj(f)), "bbo": _bbo,
     "trades": lambda f: wire.Trades(_each(_data(f), "data", _trade)),
     "activeAssetCtx": _asset_ctx, "allMids": _all_mids,
@@ -436,6 +522,10 @@ _READERS: dict[str, Callable[[_Obj], Event]] = {
     "userFills": _user_fills, "user": _user_event, "error": _channel_error,
     "subscriptionResponse": lambda f: _ack(_data_obj(f)),
     "pong": lambda f: wire.Pong(), "post": _post,
+}
+
+_READERS: dict[str, Callable[[_Obj], Event]] = {
+    **_EXACT_READERS, "bbo": _bbo_fast, "activeAssetCtx": _asset_ctx_fast,
 }
 
 CHANNELS = frozenset(_READERS)
@@ -487,7 +577,14 @@ def parse_frame(raw: bytes | bytearray | memoryview | str) -> Event | ParseError
         if read is None:
             detail = f"channel {_short(channel)} is not read"
             return ParseError(_K.UNKNOWN_CHANNEL, detail, channel)
-        return _guarded(lambda: read(frame), channel)
+        try:  # as _guarded, inline: this runs for every frame
+            if channel == "l2Book" and (book := _compact_book(raw, frame)) is not None:
+                return book
+            return read(frame)
+        except _FieldError as bad:
+            return ParseError(bad.kind, bad.detail, channel, bad.post_id)
+        except Exception as exc:  # a parser bug must not escape into the feed; report it
+            return ParseError(_K.INTERNAL, f"{type(exc).__name__}: {exc}"[:200], channel)
     except Exception as exc:  # e.g. a raw of a type orjson refuses; the feed must survive
         return ParseError(_K.INTERNAL, f"{type(exc).__name__}: {exc}"[:200], None)
 

@@ -22,7 +22,7 @@ import enum
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import ClassVar, Literal, TypeAlias, overload
+from typing import Any, ClassVar, Literal, TypeAlias, overload
 
 JsonValue: TypeAlias = (
     bool | int | float | str | list["JsonValue"] | dict[str, "JsonValue"] | None
@@ -62,14 +62,20 @@ class Ladder(Sequence[Level]):
     Ladders are equal when their levels are.
     """
 
-    __slots__ = ("_cache", "_complete", "_n", "_pxs", "_szs")
+    __slots__ = ("_cache", "_complete", "_len", "_n", "_pxs", "_rows", "_szs")
+    _pxs: tuple[str, ...]
+    _szs: tuple[str, ...]
+    _n: tuple[int, ...]
+    _rows: Sequence[dict[str, Any]] | None
+    _cache: list[Level | None] | None
 
     def __init__(self, levels: Iterable[Level] = ()) -> None:
         built = list(levels)
-        self._pxs: tuple[str, ...] = tuple(str(level.px) for level in built)
-        self._szs: tuple[str, ...] = tuple(str(level.sz) for level in built)
-        self._n: tuple[int, ...] = tuple(level.n for level in built)
-        self._cache: list[Level | None] = list(built)
+        self._pxs = tuple(str(level.px) for level in built)
+        self._szs = tuple(str(level.sz) for level in built)
+        self._n = tuple(level.n for level in built)
+        self._len, self._rows = len(built), None
+        self._cache: list[Level | None] | None = list(built)
         self._complete = True
 
     @classmethod
@@ -78,11 +84,30 @@ class Ladder(Sequence[Level]):
         """A lazy ladder over validated decimal strings (the parser's constructor)."""
         ladder = cls.__new__(cls)
         ladder._pxs, ladder._szs, ladder._n = pxs, szs, ns
-        ladder._cache, ladder._complete = [None] * len(ns), False
+        ladder._len, ladder._rows, ladder._cache, ladder._complete = len(ns), None, None, False
         return ladder
 
+    @classmethod
+    def from_rows(cls, rows: Sequence[dict[str, Any]]) -> Ladder:
+        """A lazier ladder over the decoded level objects themselves (the parser's).
+
+        Each row must be a validated level with exactly the keys `px`, `sz`, `n`, in
+        this order: the columns are read from the rows' values, when first needed.
+        """
+        ladder = cls.__new__(cls)
+        ladder._len, ladder._rows, ladder._cache, ladder._complete = len(rows), rows, None, False
+        return ladder
+
+    def _columns(self) -> tuple[tuple[str, ...], tuple[str, ...], tuple[int, ...]]:
+        rows = self._rows
+        if rows is not None:  # first column read of a ladder made from rows
+            columns = tuple(zip(*map(dict.values, rows), strict=True))
+            self._pxs, self._szs, self._n = columns if columns else ((), (), ())
+            self._rows = None
+        return self._pxs, self._szs, self._n
+
     def __len__(self) -> int:
-        return len(self._n)
+        return self._len
 
     @overload
     def __getitem__(self, index: int) -> Level: ...
@@ -92,29 +117,37 @@ class Ladder(Sequence[Level]):
 
     def __getitem__(self, index: int | slice) -> Level | tuple[Level, ...]:
         if isinstance(index, slice):
-            return tuple(self._level(i) for i in range(len(self._n))[index])
-        return self._level(range(len(self._n))[index])
+            return tuple(self._level(i) for i in range(self._len)[index])
+        return self._level(range(self._len)[index])
 
     def __iter__(self) -> Iterator[Level]:
         if not self._complete:  # one bulk pass is cheaper than a call per level
-            self._cache[:] = map(Level, self.prices(), self.sizes(), self._n)
+            self._cache = list(map(Level, self.prices(), self.sizes(), self._columns()[2]))
             self._complete = True
-        return (level for level in self._cache if level is not None)
+        return (level for level in self._cache or () if level is not None)
 
     def _level(self, i: int) -> Level:
-        level = self._cache[i]
+        cache = self._cache
+        if cache is None:
+            cache = self._cache = [None] * self._len
+        level = cache[i]
         if level is None:
-            level = Level(Decimal(self._pxs[i]), Decimal(self._szs[i]), self._n[i])
-            self._cache[i] = level
+            rows = self._rows
+            if rows is None:
+                level = Level(Decimal(self._pxs[i]), Decimal(self._szs[i]), self._n[i])
+            else:  # the top of a book is often all that is read: leave the columns be
+                px, sz, n = rows[i].values()
+                level = Level(Decimal(px), Decimal(sz), n)
+            cache[i] = level
         return level
 
     def prices(self) -> tuple[Decimal, ...]:
         """All prices, best first, without building `Level` objects."""
-        return tuple(map(Decimal, self._pxs))
+        return tuple(map(Decimal, self._columns()[0]))
 
     def sizes(self) -> tuple[Decimal, ...]:
         """All sizes, in price order, without building `Level` objects."""
-        return tuple(map(Decimal, self._szs))
+        return tuple(map(Decimal, self._columns()[1]))
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Ladder):

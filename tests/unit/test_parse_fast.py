@@ -1,0 +1,334 @@
+"""The parser's fast paths decide exactly as its exact readers, on random frames.
+
+`parse_frame` reads the usual market frames by fast paths: a book frame in the compact
+form is matched whole on its text and keeps its level objects as they are
+(`wire.Ladder.from_rows`); the usual bbo and activeAssetCtx frames are read in a straight
+line. A fast path may only refuse a frame to the exact readers, never decide otherwise.
+Each test here draws frames, valid and broken (values of another type, numbers the
+exchange never sends, missing or extra keys, keys reordered, other spacing, bytes or
+text), and compares `parse_frame` with the same parser reduced to its exact readers: the
+same event with the same wire strings, or the same `ParseError`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hip3term.venue.hyperliquid import parse, wire
+from hip3term.venue.hyperliquid.parse import parse_frame
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+MANY = settings(max_examples=250, deadline=None)  # no deadline: never depend on timing
+
+
+@contextlib.contextmanager
+def _exact_readers_only() -> Iterator[None]:
+    with (mock.patch.object(parse, "_READERS", parse._EXACT_READERS),
+          mock.patch.object(parse, "_compact_book", lambda raw, frame: None)):
+        yield
+
+
+def _exact(raw: bytes | str) -> object:
+    with _exact_readers_only():
+        return parse_frame(raw)
+
+
+def _same_as_exact(raw: bytes | str) -> object:
+    fast, exact = parse_frame(raw), _exact(raw)
+    assert fast == exact
+    # repr shows the wire strings: Decimal('1.0') == Decimal('1') but is not the same text
+    assert repr(fast) == repr(exact)
+    return fast
+
+
+# -- frames ----------------------------------------------------------------------------
+
+DIGITS = st.text("0123456789", min_size=1, max_size=7)
+DECIMAL = st.builds(lambda whole, part: whole if part is None else f"{whole}.{part}",
+                    DIGITS, st.none() | DIGITS)
+SIGNED = st.builds(lambda sign, number: sign + number, st.sampled_from(["", "-"]), DECIMAL)
+COUNT = st.integers(0, 10**6) | st.integers(10**17, 2**64 - 1)
+COIN = st.sampled_from(["xyz:COIN", "BTC", "kPEPE", "xyz:SP500"]) | st.text(max_size=6)
+
+
+def _level() -> st.SearchStrategy[dict[str, Any]]:
+    # px, sz, n in the exchange's order (a dict keeps the order it was built in)
+    return st.builds(lambda px, sz, n: {"px": px, "sz": sz, "n": n}, DECIMAL, DECIMAL, COUNT)
+
+
+BOOK = st.builds(lambda coin, time, bids, asks: {
+    "channel": "l2Book", "data": {"coin": coin, "time": time, "levels": [bids, asks]}},
+    COIN, COUNT, st.lists(_level(), max_size=6), st.lists(_level(), max_size=6))
+BBO = st.builds(lambda coin, time, bid, ask: {
+    "channel": "bbo", "data": {"coin": coin, "time": time, "bbo": [bid, ask]}},
+    COIN, COUNT, _level() | st.none(), _level() | st.none())
+CTX_FIELDS = {"funding": SIGNED, "openInterest": DECIMAL, "prevDayPx": DECIMAL,
+              "dayNtlVlm": DECIMAL, "premium": SIGNED, "oraclePx": DECIMAL, "markPx": DECIMAL,
+              "midPx": DECIMAL, "impactPxs": st.lists(DECIMAL, min_size=2, max_size=2),
+              "dayBaseVlm": DECIMAL}
+CTX = st.builds(lambda coin, ctx: {"channel": "activeAssetCtx",
+                                   "data": {"coin": coin, "ctx": ctx}},
+                COIN, st.fixed_dictionaries(CTX_FIELDS))
+FRAMES = {"l2Book": BOOK, "bbo": BBO, "activeAssetCtx": CTX}
+
+# What a broken frame may hold instead: numbers the exchange never sends, other types,
+# integers past what orjson keeps as int (it makes them floats), bools for integers.
+ODD_TEXT = st.sampled_from(["", ".5", "5.", "1.2.3", "-1", "+1", "1e5", " 1", "1 ", "1,5",
+                            "1_0", "NaN", "inf", "\u0661", "0x1", "-0", "--1", "1.", "-"])
+ODD = (ODD_TEXT | SIGNED | DECIMAL | st.text(max_size=4) | st.none() | st.booleans()
+       | st.integers(-(2**70), 2**70) | st.floats(allow_nan=False, allow_infinity=False)
+       | st.lists(DECIMAL, max_size=3) | st.dictionaries(st.text(max_size=3), DECIMAL,
+                                                        max_size=2))
+
+Path_ = tuple[str | int, ...]
+
+
+def _paths(value: Any, prefix: Path_ = ()) -> list[Path_]:
+    items = (value.items() if isinstance(value, dict)
+             else enumerate(value) if isinstance(value, list) else ())
+    out: list[Path_] = []
+    for key, child in items:
+        out.append((*prefix, key))
+        out.extend(_paths(child, (*prefix, key)))
+    return out
+
+
+def _at(frame: dict[str, Any], path: Path_) -> Any:
+    # The object holding the value at `path`.
+    parent: Any = frame
+    for key in path[:-1]:
+        parent = parent[key]
+    return parent
+
+
+def _mutate(data: st.DataObject, frame: dict[str, Any]) -> None:
+    paths = _paths(frame)
+    if not paths:  # every key dropped already
+        return
+    path = data.draw(st.sampled_from(paths))
+    parent = _at(frame, path)
+    action = data.draw(st.sampled_from(["replace", "drop", "extra", "reorder"]))
+    if action == "replace":
+        parent[path[-1]] = data.draw(ODD)
+    elif action == "drop" and isinstance(parent, dict):
+        del parent[path[-1]]
+    elif action == "extra" and isinstance(parent, dict):
+        parent[data.draw(st.sampled_from(["px", "sz", "n", "x", "time", "coin"]))] = (
+            data.draw(ODD))
+    elif isinstance(parent, dict):  # the same keys in another order
+        items = list(parent.items())
+        parent.clear()
+        parent.update(data.draw(st.permutations(items)))
+
+
+def _text(data: st.DataObject, frame: dict[str, Any]) -> bytes | str:
+    compact = data.draw(st.booleans())
+    text = json.dumps(frame, ensure_ascii=data.draw(st.booleans()),
+                      separators=(",", ":") if compact else None)
+    return text if data.draw(st.booleans()) else text.encode()
+
+
+def _draw_frame(data: st.DataObject, channel: str, max_faults: int) -> bytes | str:
+    frame = data.draw(FRAMES[channel])
+    for _ in range(data.draw(st.integers(0, max_faults))):
+        _mutate(data, frame)
+    return _text(data, frame)
+
+
+def _real_frames(channel: str) -> list[dict[str, Any]]:
+    lines = (FIXTURES / "real_ws_frames.jsonl").read_bytes().splitlines()
+    msgs = [orjson.loads(line)["msg"] for line in lines if line.strip()]
+    return [m for m in msgs if isinstance(m, dict) and m.get("channel") == channel]
+
+
+# -- the whole parser, fast paths against the exact readers -----------------------------
+
+
+@MANY
+@given(st.data(), st.sampled_from(sorted(FRAMES)))
+def test_well_formed_frames_read_alike(data: st.DataObject, channel: str) -> None:
+    result = _same_as_exact(_draw_frame(data, channel, max_faults=0))
+    assert isinstance(result, wire.L2Book | wire.Bbo | wire.AssetCtx), result
+
+
+@MANY
+@given(st.data(), st.sampled_from(sorted(FRAMES)))
+def test_broken_frames_fail_or_read_alike(data: st.DataObject, channel: str) -> None:
+    _same_as_exact(_draw_frame(data, channel, max_faults=3))
+
+
+@MANY
+@given(st.data(), st.sampled_from(sorted(FRAMES)))
+def test_frames_with_text_edits_fail_or_read_alike(data: st.DataObject, channel: str) -> None:
+    raw = orjson.dumps(data.draw(FRAMES[channel]))
+    for _ in range(data.draw(st.integers(1, 3))):
+        at = data.draw(st.integers(0, len(raw)))
+        cut = data.draw(st.integers(0, 2))
+        new = data.draw(st.sampled_from([b"", b" ", b".", b",", b"-", b"0", b"9", b"e",
+                                         b'"', b"\\", b"}", b"]", b"[{", b"1.5"]))
+        raw = raw[:at] + new + raw[at + cut:]
+    _same_as_exact(raw)
+
+
+# Values next to the edges of what the fast paths accept.
+TRICKY_VALUES: list[Any] = ["-1", "-0.5", "1e5", "", ".5", "5.", "1.2.3", "+1", " 1", "1,5",
+                            "7", "0.25", True, False, -1, 0, 1.5, 1e300, None, [], {},
+                            2**64 - 1, 2**64, 10**18 - 1, 10**18, 10**19, 10**20]
+TRICKY = st.sampled_from(TRICKY_VALUES)
+NUMBER_KEYS = {"px", "sz", "n", "time", *CTX_FIELDS}
+
+
+def _number_paths(frame: dict[str, Any]) -> list[Path_]:
+    return [p for p in _paths(frame) if p[-1] in NUMBER_KEYS or "impactPxs" in p[:-1]]
+
+
+@MANY
+@given(st.data(), st.sampled_from(sorted(FRAMES)))
+def test_one_odd_number_in_a_compact_frame_fails_or_reads_alike(data: st.DataObject,
+                                                                 channel: str) -> None:
+    frame = data.draw(FRAMES[channel])
+    path = data.draw(st.sampled_from(_number_paths(frame)))
+    _at(frame, path)[path[-1]] = data.draw(TRICKY | ODD)
+    text = json.dumps(frame, ensure_ascii=False, separators=(",", ":"))
+    _same_as_exact(text.encode() if data.draw(st.booleans()) else text)
+
+
+def _real_market_frames() -> list[dict[str, Any]]:
+    return [m for channel in sorted(FRAMES) for m in _real_frames(channel)]
+
+
+def test_every_tricky_number_in_every_real_market_frame_fails_or_reads_alike() -> None:
+    checked = 0
+    for msg in _real_market_frames():
+        for path in _number_paths(msg):
+            for value in TRICKY_VALUES:
+                frame = copy.deepcopy(msg)
+                _at(frame, path)[path[-1]] = value
+                text = json.dumps(frame, separators=(",", ":"))
+                _same_as_exact(text)
+                _same_as_exact(text.encode())
+                checked += 1
+    assert checked > 1000
+
+
+def test_every_key_dropped_or_doubled_in_every_real_market_frame_reads_alike() -> None:
+    for msg in _real_market_frames():
+        for path in _paths(msg):
+            if isinstance(path[-1], int):
+                continue
+            dropped, extra = copy.deepcopy(msg), copy.deepcopy(msg)
+            del _at(dropped, path)[path[-1]]
+            _at(extra, path)["x"] = 1
+            for frame in (dropped, extra):
+                _same_as_exact(orjson.dumps(frame))
+
+
+# -- the fast paths are taken for the frames they are for -------------------------------
+
+
+REAL_BOOKS = _real_frames("l2Book")
+
+
+def _refuse(*_: object) -> object:
+    raise AssertionError("the exact reader was called")
+
+
+@pytest.mark.parametrize("msg", REAL_BOOKS, ids=range(len(REAL_BOOKS)))
+def test_real_books_take_the_compact_path_and_read_alike(msg: dict[str, Any]) -> None:
+    raw = orjson.dumps(msg)
+    assert parse._compact_book(raw, orjson.loads(raw)) is not None
+    assert parse._compact_book(raw.decode(), orjson.loads(raw)) is not None
+    book = _same_as_exact(raw)
+    bids, asks = msg["data"]["levels"]
+    assert isinstance(book, wire.L2Book)
+    assert list(book.bids) == [wire.Level(Decimal(r["px"]), Decimal(r["sz"]), r["n"])
+                               for r in bids]
+    assert book.asks.sizes() == tuple(Decimal(r["sz"]) for r in asks)
+
+
+@pytest.mark.parametrize(("channel", "exact"), [("bbo", "_bbo"),
+                                                ("activeAssetCtx", "_asset_ctx")])
+def test_real_quotes_and_contexts_of_the_usual_shape_skip_the_exact_reader(
+        channel: str, exact: str) -> None:
+    # The usual shape: both quote sides; every context field, none null.
+    usual = [m for m in _real_frames(channel)
+             if (None not in m["data"]["bbo"] if channel == "bbo" else
+                 set(m["data"]["ctx"]) == set(CTX_FIELDS)
+                 and None not in m["data"]["ctx"].values())]
+    assert usual
+    expected = [_exact(orjson.dumps(m)) for m in usual]
+    with mock.patch.object(parse, exact, _refuse):
+        assert [parse_frame(orjson.dumps(m)) for m in usual] == expected
+
+
+@MANY
+@given(st.data(), st.sampled_from(sorted(FRAMES)))
+def test_compact_well_formed_frames_skip_the_exact_readers(data: st.DataObject,
+                                                           channel: str) -> None:
+    frame = data.draw(FRAMES[channel].filter(lambda f: _usual(f)))
+    raw = orjson.dumps(frame)
+    expected = _exact(raw)
+    with mock.patch.multiple(parse, _book=_refuse, _bbo=_refuse, _asset_ctx=_refuse,
+                             _fast_ladders=_refuse):
+        assert parse_frame(raw) == expected
+
+
+def _usual(frame: dict[str, Any]) -> bool:
+    # What the fast paths are for: no null quote side, no integer orjson makes a float,
+    # a coin without characters JSON escapes.
+    data = frame["data"]
+    counts = [data.get("time", 0)] + [level["n"] for side in data.get("levels", ())
+                                      for level in side]
+    return (None not in data.get("bbo", ()) and max(counts) < 10**18
+            and orjson.dumps(data["coin"])[1:-1] == data["coin"].encode())
+
+
+# -- ladders over rows behave as ladders over levels ------------------------------------
+
+ROWS = st.lists(_level(), max_size=6)
+READS = st.lists(st.tuples(st.sampled_from(["index", "slice", "iter", "prices", "sizes",
+                                            "len", "hash", "repr"]),
+                           st.integers(-7, 7), st.integers(-7, 7)), max_size=6)
+
+
+def _reads(ladder: wire.Ladder, reads: list[tuple[str, int, int]]) -> list[object]:
+    # The reads in the order drawn: a ladder over rows builds its parts as they are read.
+    out: list[object] = []
+    for read, a, b in reads:
+        if read == "index":
+            try:
+                out.append(ladder[a])
+            except IndexError:
+                out.append(IndexError)
+        elif read == "slice":
+            out.append(ladder[a:b])
+        else:
+            reader: dict[str, Callable[[], object]] = {
+                "iter": lambda: list(ladder), "prices": ladder.prices, "sizes": ladder.sizes,
+                "len": lambda: len(ladder), "hash": lambda: hash(ladder),
+                "repr": lambda: repr(ladder)}
+            out.append(reader[read]())
+    return out
+
+
+@MANY
+@given(ROWS, READS)
+def test_a_ladder_over_rows_reads_as_a_ladder_of_levels(
+        rows: list[dict[str, Any]], reads: list[tuple[str, int, int]]) -> None:
+    levels = [wire.Level(Decimal(r["px"]), Decimal(r["sz"]), r["n"]) for r in rows]
+    lazy, ready = wire.Ladder.from_rows(copy.deepcopy(rows)), wire.Ladder(levels)
+    assert _reads(lazy, reads) == _reads(ready, reads)
+    assert lazy == ready and list(lazy) == levels and len(lazy) == len(rows)
+    assert repr(lazy) == repr(ready)  # the same wire strings (scale, leading zeros)
