@@ -15,6 +15,8 @@ from dataclasses import dataclass, replace
 from typing import Generic, TypeVar
 
 from hip3term.venue.hyperliquid.wire import (
+    AllMids,
+    AssetCtx,
     Bbo,
     Event,
     Fill,
@@ -87,8 +89,18 @@ class FrameFilter:
 
     def check(self, event: Event, raw: bytes) -> Verdict:
         """Classify a parsed data message received as `raw`."""
-        if isinstance(event, L2Book | Bbo):
-            return self._timed_snapshot(event.channel, event.coin, event.time_ms, raw, event)
+        if isinstance(event, _SNAPSHOTS):  # most frames: in line
+            key = (event.channel, event.coin)
+            if self._last_raw.get(key) == raw:
+                return Verdict(None, 1)
+            self._last_raw[key] = raw
+            last, time_ms = self._last_ms.get(key), event.time_ms
+            if last is None or time_ms >= last:
+                self._last_ms[key] = time_ms
+                return _fresh(event)
+            return Verdict(event, 0, True)
+        if isinstance(event, _PASSED):
+            return _fresh(event)
         if isinstance(event, OrderUpdates):
             if self._same_as_last(("orderUpdates", ""), raw):
                 return Verdict(None, 1)
@@ -114,17 +126,6 @@ class FrameFilter:
         self._last_raw[key] = raw
         return False
 
-    def _timed_snapshot(self, channel: str, coin: str, time_ms: int, raw: bytes,
-                        event: Event) -> Verdict:
-        key = (channel, coin)
-        if self._same_as_last(key, raw):
-            return Verdict(None, 1)
-        last = self._last_ms.get(key)
-        if last is None or time_ms >= last:
-            self._last_ms[key] = time_ms
-            return Verdict(event)
-        return Verdict(event, 0, True)
-
     def _trades(self, event: Trades) -> Verdict:
         trades, dups = self._new_items(event.channel, event.trades,
                                        lambda t: (t.coin, t.tid))
@@ -147,6 +148,22 @@ class FrameFilter:
             seen = self._keys[channel] = _RecentKeys(self._memory)
         fresh = tuple(item for item in items if seen.add(key(item)))
         return fresh, len(items) - len(fresh)
+
+
+_SNAPSHOTS = (L2Book, Bbo)
+_PASSED = (AssetCtx, AllMids)  # never filtered: no need to try the other kinds first
+_SET_EVENT, _SET_DUPLICATES, _SET_BACKWARDS = (
+    vars(Verdict)[name].__set__ for name in ("event", "duplicates", "backwards"))
+
+
+def _fresh(event: Event) -> Verdict:
+    # Verdict(event), made without the frozen __init__: its object.__setattr__ per field
+    # cost more than the rest of a check. The same object (Verdict has no __post_init__).
+    verdict = object.__new__(Verdict)
+    _SET_EVENT(verdict, event)
+    _SET_DUPLICATES(verdict, 0)
+    _SET_BACKWARDS(verdict, False)
+    return verdict
 
 
 def _fill_key(fill: Fill) -> tuple[object, ...]:

@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
+from dataclasses import FrozenInstanceError, replace
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hip3term.feeds import ack_matches, market_subscriptions
-from hip3term.feeds.dedupe import FrameFilter
+from hip3term.feeds.dedupe import FrameFilter, Verdict
 from hip3term.venue.hyperliquid.parse import parse_frame
 from hip3term.venue.hyperliquid.wire import (
+    Bbo,
     Event,
     L2Book,
+    Ladder,
+    Level,
     OrderUpdates,
     ParseError,
     SubscriptionAck,
@@ -165,6 +171,49 @@ def test_memory_is_bounded() -> None:
     frames.check(trades, b"")  # remembers only the second trade
     verdict = frames.check(Trades((trades.trades[0],)), b"")
     assert verdict.event is not None
+
+
+@pytest.mark.parametrize("raw", [AAPL_BOOK, AAPL_BBO, raw_of(WS, 16), ORDER_OPEN])
+def test_a_delivered_verdict_is_an_ordinary_frozen_verdict(raw: bytes) -> None:
+    event = parsed(raw)
+    verdict = FrameFilter().check(event, raw)
+    assert verdict == Verdict(event) and hash(verdict) == hash(Verdict(event))
+    assert repr(verdict) == f"Verdict(event={event!r}, duplicates=0, backwards=False)"
+    with pytest.raises(FrozenInstanceError):
+        verdict.duplicates = 1  # type: ignore[misc]
+
+
+def _quote(coin: str, time_ms: int) -> Bbo:
+    level = Level(Decimal(1), Decimal(2), 3)
+    return Bbo(coin, time_ms, level, level)
+
+
+SNAPSHOTS = st.lists(st.tuples(st.sampled_from(["bbo", "l2Book"]), st.sampled_from("AB"),
+                               st.integers(0, 5), st.sampled_from([b"x", b"y", b"z"])),
+                     max_size=30)
+
+
+@settings(max_examples=200, deadline=None)
+@given(SNAPSHOTS)
+def test_snapshots_follow_the_documented_rules(frames: list[tuple[str, str, int, bytes]]
+                                               ) -> None:
+    # The rules of feeds.health, per channel and coin: a byte-identical copy of the last
+    # frame is a duplicate; an exchange time below the newest seen is delivered, flagged.
+    filters = FrameFilter()
+    last_raw: dict[tuple[str, str], bytes] = {}
+    newest: dict[tuple[str, str], int] = {}
+    for channel, coin, time_ms, raw in frames:
+        event = (_quote(coin, time_ms) if channel == "bbo"
+                 else L2Book(coin, time_ms, Ladder(), Ladder()))
+        verdict, key = filters.check(event, raw), (channel, coin)
+        if last_raw.get(key) == raw:
+            assert verdict == Verdict(None, 1)
+            continue
+        last_raw[key] = raw
+        backwards = key in newest and time_ms < newest[key]
+        if not backwards:
+            newest[key] = time_ms
+        assert verdict == Verdict(event, 0, backwards)
 
 
 # -- acks ----------------------------------------------------------------------------
