@@ -60,6 +60,11 @@ NOT_STREAMS: Final = frozenset({"post", "pong", "subscriptionResponse", "error"}
 """Channels that answer requests; a single `gap_s` threshold does not apply to them."""
 MAX_LISTED_GAPS: Final = 1000
 
+_KIND_OF: Final = {int(kind): kind for kind in RecordKind}
+_CHANNEL_TYPES: Final = frozenset({str, type(None)})
+_EXCH_TYPES: Final = frozenset({int, type(None)})
+_new_record: Final = tuple.__new__
+
 
 class RecordingReader:
     """Reads one recording lazily; iterate it for `Record`s (each iteration re-reads).
@@ -111,6 +116,18 @@ class RecordingReader:
             try:
                 for item in unpacker:
                     seen += 1
+                    # The usual record checked in line (as decode_record would), and made
+                    # without NamedTuple's Python-level __new__; any other goes the long way.
+                    if type(item) is tuple and len(item) == 6:
+                        kind, wall_ns, mono_ns, exch_ms, channel, raw = item
+                        if (type(kind) is int and type(wall_ns) is int and type(mono_ns) is int
+                                and type(raw) is bytes and type(channel) in _CHANNEL_TYPES
+                                and type(exch_ms) in _EXCH_TYPES
+                                and (known := _KIND_OF.get(kind)) is not None):
+                            self.records_read += 1
+                            yield _new_record(Record, (known, wall_ns, mono_ns, exch_ms,
+                                                       channel, raw))
+                            continue
                     record = decode_record(item)
                     if record is None:
                         self.malformed_records += 1

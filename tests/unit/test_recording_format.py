@@ -1,13 +1,19 @@
-"""The .h3rec format: header, records, blocks and file names (pure functions)."""
+"""The .h3rec format: header, records, blocks and file names (pure functions), and the
+reader's handling of records (which must read every record as `decode_record` does)."""
 
 from __future__ import annotations
 
 import struct
+import tempfile
 import zlib
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import msgpack
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hip3term.errors import RecordingError
 from hip3term.recording.format import (
@@ -27,6 +33,7 @@ from hip3term.recording.format import (
     pack_record,
     recording_filename,
 )
+from hip3term.recording.reader import RecordingReader
 
 HEADER = RecordingHeader(
     market="xyz:COIN",
@@ -165,3 +172,62 @@ def test_recording_filename_is_utc_and_filesystem_safe() -> None:
     assert name == "20260515-000112-xyz_COIN-testnet.h3rec"
     odd = RecordingHeader("a/b:c d", "", "ws://h:1/x", "u", "0", started_wall_ns=0)
     assert recording_filename(odd, "-2") == "19700101-000000-a_b_c_d-ws_h_1_x-2.h3rec"
+
+
+# -- the reader reads records as decode_record does ------------------------------------
+
+FIELD = (st.integers(-3, 2**64 - 1) | st.booleans() | st.none() | st.text(max_size=3)
+         | st.floats(allow_nan=False) | st.binary(max_size=4) | st.lists(st.integers(0, 3),
+                                                                          max_size=2))
+USUAL = st.tuples(st.integers(-1, 3), st.integers(0, 2**63), st.integers(0, 2**63),
+                  st.none() | st.integers(0, 2**43), st.none() | st.text(max_size=8),
+                  st.binary(max_size=20) | st.text(max_size=5))
+
+
+@st.composite
+def _one_field_odd(draw: st.DrawFn) -> tuple[Any, ...]:
+    record = list(draw(USUAL))
+    record[draw(st.integers(0, 5))] = draw(FIELD)
+    return tuple(record)
+
+
+# Usual records, records with one field of any type, and any object at all.
+RECORD_ITEMS = USUAL | _one_field_odd() | st.lists(st.integers(0, 2) | FIELD, max_size=7) | FIELD
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(RECORD_ITEMS, max_size=8), max_size=4))
+def test_reader_reads_every_record_as_decode_record_does(blocks: list[list[Any]]) -> None:
+    data = encode_header(HEADER)
+    expected: list[Record | None] = []
+    for items in blocks:
+        packed = [msgpack.packb(item, use_bin_type=True) for item in items]
+        data += encode_block(b"".join(packed), len(items))
+        expected += [decode_record(msgpack.unpackb(p, raw=False, use_list=False))
+                     for p in packed]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "r.h3rec"
+        path.write_bytes(data)
+        reader = RecordingReader(path)
+        records = list(reader)
+    assert records == [r for r in expected if r is not None]
+    assert all(type(r) is Record and type(r.kind) is RecordKind for r in records)
+    assert [r.kind for r in records] == [r.kind for r in expected if r is not None]
+    assert (reader.records_read, reader.malformed_records) == (
+        len(records), expected.count(None))
+
+
+ODD_FIELDS: list[Any] = [True, False, 1.5, -1, 3, 2**64 - 1, None, "7", b"7", (), [1], {}]
+
+
+def test_reader_refuses_each_odd_field_as_decode_record_does() -> None:
+    base = (0, 1_778_803_273_000_000_000, 42, 1_778_803_273_189, "bbo", b'{"channel":"bbo"}')
+    items = [(*base[:i], value, *base[i + 1:]) for i in range(6) for value in ODD_FIELDS]
+    expected = [decode_record(msgpack.unpackb(msgpack.packb(item, use_bin_type=True),
+                                              raw=False, use_list=False)) for item in items]
+    assert 0 < expected.count(None) < len(items)  # some are records, some are not
+    payload = b"".join(msgpack.packb(item, use_bin_type=True) for item in items)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "r.h3rec"
+        path.write_bytes(encode_header(HEADER) + encode_block(payload, len(items)))
+        assert list(RecordingReader(path)) == [r for r in expected if r is not None]
