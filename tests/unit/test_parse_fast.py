@@ -2,8 +2,9 @@
 
 `parse_frame` reads the usual market frames by fast paths: a book frame in the compact
 form is matched whole on its text and keeps its level objects as they are
-(`wire.Ladder.from_rows`); the usual bbo and activeAssetCtx frames are read in a straight
-line. A fast path may only refuse a frame to the exact readers, never decide otherwise.
+(`wire.Ladder.from_rows`); a book frame ending with the very levels of the last one needs
+only its head read; the usual bbo and activeAssetCtx frames are read in a straight line.
+A fast path may only refuse a frame to the exact readers, never decide otherwise.
 Each test here draws frames, valid and broken (values of another type, numbers the
 exchange never sends, missing or extra keys, keys reordered, other spacing, bytes or
 text), and compares `parse_frame` with the same parser reduced to its exact readers: the
@@ -36,7 +37,8 @@ MANY = settings(max_examples=250, deadline=None)  # no deadline: never depend on
 @contextlib.contextmanager
 def _exact_readers_only() -> Iterator[None]:
     with (mock.patch.object(parse, "_READERS", parse._EXACT_READERS),
-          mock.patch.object(parse, "_compact_book", lambda raw, frame: None)):
+          mock.patch.object(parse, "_compact_book", lambda raw, frame: None),
+          mock.patch.object(parse, "_repeated_book", lambda raw: None)):
         yield
 
 
@@ -332,3 +334,73 @@ def test_a_ladder_over_rows_reads_as_a_ladder_of_levels(
     assert _reads(lazy, reads) == _reads(ready, reads)
     assert lazy == ready and list(lazy) == levels and len(lazy) == len(rows)
     assert repr(lazy) == repr(ready)  # the same wire strings (scale, leading zeros)
+
+
+# -- a book that repeats the last book's levels ------------------------------------------
+
+HEAD_COINS: list[bytes] = [b'"xyz:COIN"', b'"BTC"', b'""', b'"a b~!"', b'"x\\u0041"',
+                           b'"x\\"y"', b'"\xc3\xa9"', b'"\xff"', b'"\x01"', b'"\x7f"',
+                           b"7", b"null", b'"levels"']
+HEAD_TIMES: list[bytes] = [b"0", b"7", b"1790232236546", b"01", b"-1", b"1.5", b"1e3",
+                           b"999999999999999999", b"1000000000000000000",
+                           b"18446744073709551616", b"true", b"null", b'"7"', b" 7"]
+SHORT_COINS = {b'"xyz:COIN"', b'"BTC"', b'""', b'"a b~!"', b'"levels"'}
+SHORT_TIMES = {b"0", b"7", b"1790232236546", b"999999999999999999"}
+HEAD_FORMS: list[bytes] = [b'{"channel":"l2Book","data":{"coin":%s,"time":%s,',
+                           b'{"channel":"l2Book","data":{"time":%s,"coin":%s,',
+                           b'{"channel":"bbo","data":{"coin":%s,"time":%s,',
+                           b'{"channel": "l2Book","data":{"coin":%s,"time":%s,',
+                           b'{"channel":"l2Book","data":{"coin":%s,"time":%s,"x":1,',
+                           b'{"channel":"l2Book","x":{},"data":{"coin":%s,"time":%s,']
+
+
+def _check_repeated_head(first: bytes, coin: bytes, time_ms: bytes, form: bytes) -> None:
+    _same_as_exact(first)  # the levels now known
+    levels = first[first.find(b'"levels":'):]
+    repeated = (form % ((time_ms, coin) if b'{"time"' in form else (coin, time_ms))) + levels
+    result = _same_as_exact(repeated)
+    if form == HEAD_FORMS[0] and coin in SHORT_COINS and time_ms in SHORT_TIMES:
+        # the compact head with a plain ASCII coin and a plain time: no decoding at all
+        assert isinstance(result, wire.L2Book)
+        with mock.patch.object(parse, "orjson", _refuse_module()):
+            assert parse_frame(repeated) == result
+
+
+@pytest.mark.parametrize("msg", REAL_BOOKS[:3] + REAL_BOOKS[-2:],
+                         ids=range(len(REAL_BOOKS[:3] + REAL_BOOKS[-2:])))
+def test_every_head_before_the_last_levels_reads_alike(msg: dict[str, Any]) -> None:
+    first = orjson.dumps(msg)
+    for form in HEAD_FORMS:
+        for coin in HEAD_COINS:
+            for time_ms in HEAD_TIMES:
+                _check_repeated_head(first, coin, time_ms, form)
+
+
+@MANY
+@given(BOOK.filter(lambda f: _usual(f)), st.sampled_from(HEAD_COINS),
+       st.sampled_from(HEAD_TIMES), st.sampled_from(HEAD_FORMS))
+def test_a_book_after_one_with_the_same_levels_reads_alike(
+        first: dict[str, Any], coin: bytes, time_ms: bytes, form: bytes) -> None:
+    _check_repeated_head(orjson.dumps(first), coin, time_ms, form)
+
+
+def test_a_quiet_book_shares_the_last_ladders_and_a_changed_one_does_not() -> None:
+    msg = REAL_BOOKS[0]
+    raw = orjson.dumps(msg)
+    first = parse_frame(raw)
+    later = orjson.dumps({**msg, "data": {**msg["data"], "time": msg["data"]["time"] + 500}})
+    again = parse_frame(later)
+    assert isinstance(first, wire.L2Book) and isinstance(again, wire.L2Book)
+    assert again == _exact(later) and again.time_ms == msg["data"]["time"] + 500
+    assert again.bids is first.bids and again.asks is first.asks
+    moved = copy.deepcopy(msg)
+    moved["data"]["levels"][0][0]["sz"] += "1"
+    changed = parse_frame(orjson.dumps(moved))
+    assert isinstance(changed, wire.L2Book) and changed.bids is not first.bids
+    assert changed == _exact(orjson.dumps(moved))
+
+
+def _refuse_module() -> Any:
+    stub = mock.Mock()
+    stub.loads.side_effect = AssertionError("the frame was decoded")
+    return stub

@@ -463,9 +463,41 @@ def _compact_book(raw: object, frame: _Obj) -> wire.L2Book | None:
     if not compact:
         return None
     d = frame["data"]
-    bids, asks = d["levels"]
-    return wire.L2Book(d["coin"], d["time"], wire.Ladder.from_rows(bids),
-                       wire.Ladder.from_rows(asks))
+    bids, asks = (wire.Ladder.from_rows(side) for side in d["levels"])
+    if isinstance(raw, bytes):
+        _last_levels.entry = (raw[raw.find(_LEVELS_KEY):], bids, asks)
+    return wire.L2Book(d["coin"], d["time"], bids, asks)
+
+
+# A quiet book is pushed again with a new time only: when a frame ends with the very
+# bytes of the last compact book's levels and starts with a valid head (strict JSON, an
+# ASCII coin, a time without leading zeros), it is a compact book whose levels are known
+# valid, and it shares that book's ladders (immutable) without being decoded at all.
+_LEVELS_KEY = b'"levels":'
+_BOOK_HEAD_RE = re.compile(rb'\{"channel":"l2Book","data":\{"coin":"([ !#-\[\]-~]*+)",'
+                           rb'"time":(0|[1-9][0-9]{0,17}+),')
+
+
+class _LastLevels:
+    # One slot: (the levels' bytes from `"levels":` to the end, bids, asks) or None.
+    __slots__ = ("entry",)
+
+    def __init__(self) -> None:
+        self.entry: tuple[bytes, wire.Ladder, wire.Ladder] | None = None
+
+
+_last_levels = _LastLevels()
+
+
+def _repeated_book(raw: bytes) -> wire.L2Book | None:
+    entry = _last_levels.entry
+    if entry is None or not raw.endswith(entry[0]):
+        return None
+    levels, bids, asks = entry
+    head = _BOOK_HEAD_RE.fullmatch(raw, 0, len(raw) - len(levels))
+    if head is None:
+        return None
+    return wire.L2Book(head[1].decode("ascii"), int(head[2]), bids, asks)
 
 
 def _is_count(value: object) -> TypeGuard[int]:
@@ -563,6 +595,8 @@ def parse_frame(raw: bytes | bytearray | memoryview | str) -> Event | ParseError
         raises: an unexpected exception inside the parser becomes `INTERNAL`.
     """
     try:
+        if type(raw) is bytes and (book := _repeated_book(raw)) is not None:
+            return book
         try:
             frame = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
