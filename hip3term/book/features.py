@@ -163,12 +163,15 @@ class Features:
 
     def items(self) -> Iterator[tuple[str, Feature[float] | Feature[Decimal]]]:
         """(name, feature) pairs, in declaration order, without `at_ns`."""
-        for field in fields(self)[1:]:
-            yield field.name, getattr(self, field.name)
+        for name in _FEATURE_NAMES:
+            yield name, getattr(self, name)
 
     def values(self) -> dict[str, float | Decimal | None]:
         """Name to value (None when invalid), e.g. for the journal or the TUI."""
         return {name: feature.value for name, feature in self.items()}
+
+
+_FEATURE_NAMES: tuple[str, ...] = tuple(field.name for field in fields(Features))[1:]
 
 
 # -- formulas: plain floats in, float (or None when undefined) out ---------------------
@@ -222,20 +225,25 @@ class RealizedVolatility:
         windows_s: the window lengths in seconds.
     """
 
-    __slots__ = ("_last", "_samples", "_since_ns", "_sums", "_windows_ns")
+    __slots__ = ("_last", "_r2", "_since_ns", "_starts", "_sums", "_times", "_windows_ns")
 
     def __init__(self, windows_s: tuple[float, ...] = VOL_WINDOWS_S) -> None:
         self._windows_ns = tuple(round(w * _NS_PER_S) for w in windows_s)
-        self._samples: tuple[deque[tuple[int, float]], ...] = tuple(
-            deque() for _ in windows_s)
+        # One history shared by every window, in arrival order; window i holds the samples
+        # from index `_starts[i]` on. Each window's running sum gets the same additions and
+        # subtractions, in the same order, as with a queue of its own.
+        self._times: list[int] = []
+        self._r2: list[float] = []
+        self._starts = [0] * len(windows_s)
         self._sums = [0.0] * len(windows_s)
         self._last: float | None = None
         self._since_ns: int | None = None
 
     def restart(self) -> None:
         """Forget every sample: the next mid starts a new, uncovered history."""
-        for samples in self._samples:
-            samples.clear()
+        self._times.clear()
+        self._r2.clear()
+        self._starts = [0] * len(self._starts)
         self._sums = [0.0] * len(self._sums)
         self._last = None
         self._since_ns = None
@@ -251,17 +259,33 @@ class RealizedVolatility:
         if mid == last:
             return
         r2 = math.log(mid / last) ** 2
-        for i, samples in enumerate(self._samples):
-            samples.append((local_ns, r2))
-            self._sums[i] += r2
-            self._prune(i, local_ns)
+        times, squares, starts, sums = self._times, self._r2, self._starts, self._sums
+        times.append(local_ns)
+        squares.append(r2)
+        end = len(times)
+        for i, window_ns in enumerate(self._windows_ns):
+            sums[i] += r2
+            start, cutoff = starts[i], local_ns - window_ns
+            while start < end and times[start] <= cutoff:
+                sums[i] -= squares[start]
+                start += 1
+            if start == end:
+                sums[i] = 0.0  # no drift carried over from the subtractions
+            starts[i] = start
+        if end > 1024 and (first := min(starts)) * 2 >= end:
+            # drop what no window holds any more (amortized: at least half the history)
+            del times[:first], squares[:first]
+            self._starts = [start - first for start in starts]
 
     def _prune(self, i: int, now_ns: int) -> None:
-        samples, cutoff = self._samples[i], now_ns - self._windows_ns[i]
-        while samples and samples[0][0] <= cutoff:
-            self._sums[i] -= samples.popleft()[1]
-        if not samples:
-            self._sums[i] = 0.0  # no drift carried over from the subtractions
+        times, squares, end = self._times, self._r2, len(self._times)
+        start, cutoff = self._starts[i], now_ns - self._windows_ns[i]
+        while start < end and times[start] <= cutoff:
+            self._sums[i] -= squares[start]
+            start += 1
+        if start == end:
+            self._sums[i] = 0.0
+        self._starts[i] = start
 
     def covered_ns(self, now_ns: int) -> int:
         """How long the mid has been observed without a gap (0 before the first mid)."""
@@ -273,6 +297,18 @@ class RealizedVolatility:
             return None
         self._prune(index, now_ns)
         return math.sqrt(max(self._sums[index], 0.0)) * 1e4
+
+    def values_bps(self, now_ns: int) -> list[float | None]:
+        """`value_bps(i, now_ns)` of every window, in order."""
+        covered = self.covered_ns(now_ns)
+        values: list[float | None] = []
+        for i, window_ns in enumerate(self._windows_ns):
+            if covered < window_ns:
+                values.append(None)
+            else:
+                self._prune(i, now_ns)
+                values.append(math.sqrt(max(self._sums[i], 0.0)) * 1e4)
+        return values
 
 
 class TradeFlow:

@@ -21,7 +21,9 @@ Merge rules of the book (l2Book snapshots and bbo quotes, by exchange time):
 
 Merging is lazy: an update stores the frame's ladders (which the parser converts to
 `Decimal` on demand) and the merged depth is built only when `bids()` / `asks()` are
-read; the top of the book costs one level per side.
+read; the top of the book costs one level per side. Features that depend only on the top
+of the book or on the context (the top features, the dislocations, mark-oracle) are kept
+until those change; the ones that age with time are computed at every read.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import ClassVar, cast
+from typing import Any, ClassVar
 
 from hip3term.book.features import (
     VOL_WINDOWS_S,
@@ -122,11 +124,11 @@ class MarketState:
         self._tids: set[int] = set()
         self._vol = RealizedVolatility(VOL_WINDOWS_S)
         self._flow = TradeFlow(round(self.settings.flow_window_s * 1000))
-        self._appliers: dict[str, Callable[[object, int], bool]] = {
-            "l2Book": lambda e, t: self.on_l2_book(cast(BookFrame, e), t),
-            "bbo": lambda e, t: self.on_bbo(cast(BboFrame, e), t),
-            "trades": lambda e, t: self.on_trades(cast(TradesFrame, e), t) > 0,
-            "activeAssetCtx": lambda e, t: self.on_asset_ctx(cast(AssetCtxFrame, e), t),
+        # `apply` dispatches on the message's channel name (the protocol type is the
+        # channel's: a message without one of these names is not applied)
+        self._appliers: dict[str, Callable[[Any, int], bool]] = {
+            "l2Book": self.on_l2_book, "bbo": self.on_bbo,
+            "trades": self._apply_trades, "activeAssetCtx": self.on_asset_ctx,
         }
         self.reset()
 
@@ -148,6 +150,14 @@ class MarketState:
         self._ctx: AssetContext | None = None
         self._vol.restart()
         self._flow.clear()
+        # Features that change only with the top of the book or the context, kept with what
+        # they were computed from: the top levels (by identity: levels are immutable, and
+        # held here they cannot be recycled; the exact mid keeps its operands' exponents),
+        # and the prices behind the float-only ones (by value: equal Decimals give equal
+        # floats).
+        self._top_cache: tuple[object, object, _TopFeatures] | None = None
+        self._ctx_cache: tuple[Decimal, Decimal, float, Feature[float]] | None = None
+        self._pair_cache: tuple[float, Decimal, Decimal, _Pair | None] | None = None
 
     # -- updates ---------------------------------------------------------------------
 
@@ -160,8 +170,11 @@ class MarketState:
         Returns:
             True when the message changed the state.
         """
-        applier = self._appliers.get(cast(str, getattr(event, "channel", None)))
+        applier = self._appliers.get(getattr(event, "channel", ""))
         return applier(event, local_ns) if applier is not None else False
+
+    def _apply_trades(self, frame: TradesFrame, local_ns: int) -> bool:
+        return self.on_trades(frame, local_ns) > 0
 
     def on_l2_book(self, book: BookFrame, local_ns: int) -> bool:
         """Apply a full book snapshot received at `local_ns`; False when ignored."""
@@ -252,15 +265,18 @@ class MarketState:
         # After every book change: drop the merged cache, feed the volatility tracker
         # (a gap longer than the staleness threshold restarts its history).
         self._merged = None
+        vol = self._vol
         if self._top_ns is not None and local_ns - self._top_ns > self._book_stale_ns:
-            self._vol.restart()
+            vol.restart()
         self._top_ns = local_ns
-        self._saw_exchange_time(time_ms, local_ns)
-        bid, ask = self.best_bid, self.best_ask
+        if self._exch_ms is None or time_ms >= self._exch_ms:
+            self._exch_ms, self._exch_ns = time_ms, local_ns
+        bbo = self._bbo
+        bid, ask = (self._book_bid, self._book_ask) if bbo is None else (bbo.bid, bbo.ask)
         if bid is None or ask is None:
-            self._vol.restart()
+            vol.restart()
         else:
-            self._vol.observe(local_ns, float(bid.px + ask.px) / 2.0)
+            vol.observe(local_ns, float(bid.px + ask.px) / 2.0)
 
     # -- reads -----------------------------------------------------------------------
 
@@ -333,14 +349,15 @@ class MarketState:
 
     def features(self, now_ns: int) -> Features:
         """All features at local time `now_ns` (see `book.features` for definitions)."""
-        book_reason = self._book_reason(now_ns)
-        bid, ask = self.best_bid, self.best_ask
+        bbo = self._bbo
+        bid, ask = (self._book_bid, self._book_ask) if bbo is None else (bbo.bid, bbo.ask)
+        book_reason = self._book_reason(now_ns, bid, ask)
         if book_reason or bid is None or ask is None:
             reason = book_reason or "no top of book"
             mid: Feature[Decimal] = Feature.invalid(reason)
             micro = spread = imb = Feature[float].invalid(reason)
         else:
-            mid, micro, spread, imb = _top_features(bid, ask)
+            mid, micro, spread, imb = self._top_features(bid, ask)
         buy, sell, mark_oracle, oracle_age = self._oracle_features(now_ns, bid, ask, book_reason)
         rv_1s, rv_10s, rv_60s = self._vol_features(now_ns, book_reason)
         return Features(
@@ -353,65 +370,83 @@ class MarketState:
     def oracle_features(self, now_ns: int) -> OracleFeatures:
         """The four oracle features of `features(now_ns)` alone (the same values), for a
         rule that reads only those on every update (see `book.features.OracleFeatures`)."""
-        book_reason = self._book_reason(now_ns)
-        return OracleFeatures(*self._oracle_features(now_ns, self.best_bid, self.best_ask,
-                                                     book_reason))
+        bbo = self._bbo
+        bid, ask = (self._book_bid, self._book_ask) if bbo is None else (bbo.bid, bbo.ask)
+        return OracleFeatures._make(self._oracle_features(
+            now_ns, bid, ask, self._book_reason(now_ns, bid, ask)))
 
-    def _book_reason(self, now_ns: int) -> str:
+    def _book_reason(self, now_ns: int, bid: LevelLike | None, ask: LevelLike | None) -> str:
+        # `bid`, `ask`: the top of the merged book now
         if self._top_ns is None:
             return "no book yet"
         age_ns = now_ns - self._top_ns
         if age_ns > self._book_stale_ns:
             return f"book stale ({age_ns / _NS_PER_S:.1f} s)"
-        bid, ask = self.best_bid, self.best_ask
         if bid is None or ask is None:
             return "bid side empty" if bid is None else "ask side empty"
         return ""
 
-    def _ctx_reason(self, now_ns: int) -> str:
-        if self._ctx is None:
-            return "no asset context yet"
-        age_ns = now_ns - self._ctx.received_ns
-        if age_ns > self._ctx_stale_ns:
-            return f"asset context stale ({age_ns / _NS_PER_S:.1f} s)"
-        return ""
+    def _top_features(self, bid: LevelLike, ask: LevelLike) -> _TopFeatures:
+        cached = self._top_cache
+        if cached is not None and cached[0] is bid and cached[1] is ask:
+            return cached[2]
+        top = _top_features(bid, ask)
+        self._top_cache = (bid, ask, top)
+        return top
 
     def _oracle_features(self, now_ns: int, bid: LevelLike | None, ask: LevelLike | None,
                          book_reason: str) -> tuple[Feature[float], ...]:
         # (buy dislocation, sell dislocation, mark-oracle, oracle age)
-        ctx, ctx_reason = self._ctx, self._ctx_reason(now_ns)
-        if ctx_reason or ctx is None:
-            bad: Feature[float] = Feature.invalid(ctx_reason or "no asset context yet")
+        ctx = self._ctx
+        if ctx is None:
+            bad: Feature[float] = Feature.invalid("no asset context yet")
             return bad, bad, bad, bad
-        oracle, age_s = float(ctx.oracle_px), ctx.oracle_age_s(now_ns)
-        mark_oracle = _feature(relative_bps(float(ctx.mark_px), oracle),
-                               "oracle price not positive")
+        ctx_age_ns = now_ns - ctx.received_ns
+        if ctx_age_ns > self._ctx_stale_ns:
+            bad = Feature.invalid(f"asset context stale ({ctx_age_ns / _NS_PER_S:.1f} s)")
+            return bad, bad, bad, bad
+        cached = self._ctx_cache
+        if cached is None or cached[0] != ctx.oracle_px or cached[1] != ctx.mark_px:
+            oracle = float(ctx.oracle_px)
+            cached = self._ctx_cache = (ctx.oracle_px, ctx.mark_px, oracle, _feature(
+                relative_bps(float(ctx.mark_px), oracle), "oracle price not positive"))
+        mark_oracle = cached[3]
+        unchanged_ns = now_ns - ctx.oracle_changed_ns
+        age_s = max(0, unchanged_ns) / _NS_PER_S
         reason = book_reason
         if not reason and (bid is None or ask is None):
             reason = "no top of book"
-        if not reason and now_ns - ctx.oracle_changed_ns > self._frozen_ns:
+        if not reason and unchanged_ns > self._frozen_ns:
             reason = f"oracle frozen ({age_s:.1f} s unchanged)"
-        pair = None if reason or bid is None or ask is None else dislocation_bps(
-            float(bid.px), float(ask.px), oracle)
+        pair = None if reason or bid is None or ask is None else self._dislocations(
+            cached[2], bid.px, ask.px)
         if pair is None:
             bad = Feature.invalid(reason or "oracle price not positive")
             return bad, bad, mark_oracle, Feature(age_s)
-        return Feature(pair[0]), Feature(pair[1]), mark_oracle, Feature(age_s)
+        return pair[0], pair[1], mark_oracle, Feature(age_s)
+
+    def _dislocations(self, oracle: float, bid_px: Decimal, ask_px: Decimal) -> _Pair | None:
+        cached = self._pair_cache
+        if cached is not None and cached[0] == oracle and cached[1] == bid_px and (
+                cached[2] == ask_px):
+            return cached[3]
+        raw = dislocation_bps(float(bid_px), float(ask_px), oracle)
+        pair = None if raw is None else (Feature(raw[0]), Feature(raw[1]))
+        self._pair_cache = (oracle, bid_px, ask_px, pair)
+        return pair
 
     def _vol_features(self, now_ns: int, book_reason: str) -> tuple[Feature[float], ...]:
         if book_reason:
             bad: Feature[float] = Feature.invalid(book_reason)
             return tuple(bad for _ in VOL_WINDOWS_S)
-        result = []
-        for index, window_s in enumerate(VOL_WINDOWS_S):
-            value = self._vol.value_bps(index, now_ns)
-            if value is None:
-                covered_s = self._vol.covered_ns(now_ns) / _NS_PER_S
-                result.append(Feature[float].invalid(
-                    f"warming up ({covered_s:.1f} of {window_s:g} s covered)"))
-            else:
-                result.append(Feature(value))
-        return tuple(result)
+        vol = self._vol
+        values = vol.values_bps(now_ns)
+        if None not in values:
+            return tuple(map(Feature, values))
+        covered_s = vol.covered_ns(now_ns) / _NS_PER_S
+        return tuple(Feature[float].invalid(
+            f"warming up ({covered_s:.1f} of {window_s:g} s covered)") if value is None
+            else Feature(value) for value, window_s in zip(values, VOL_WINDOWS_S, strict=True))
 
     def _flow_feature(self, now_ns: int, book_reason: str) -> Feature[float]:
         if not self._trades_seen:
@@ -424,14 +459,17 @@ class MarketState:
         return Feature(float(self._flow.value(exch_now)))
 
 
+_TopFeatures = tuple[Feature[Decimal], Feature[float], Feature[float], Feature[float]]
+_Pair = tuple[Feature[float], Feature[float]]
+
+
 def _feature(value: float | None, reason: str) -> Feature[float]:
     if value is None or not math.isfinite(value):
         return Feature.invalid(reason)
     return Feature(value)
 
 
-def _top_features(bid: LevelLike, ask: LevelLike,
-                  ) -> tuple[Feature[Decimal], Feature[float], Feature[float], Feature[float]]:
+def _top_features(bid: LevelLike, ask: LevelLike) -> _TopFeatures:
     # (mid, microprice, spread, imbalance)
     bid_px, ask_px = float(bid.px), float(ask.px)
     bid_sz, ask_sz = float(bid.sz), float(ask.sz)

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import math
+import random
+from collections import deque
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hip3term.book.features import (
     Feature,
@@ -159,3 +163,108 @@ def test_trade_flow_keeps_out_of_order_trades_sorted() -> None:
     assert flow.value(12_000) == Decimal("1")  # the older trade leaves first
     flow.clear()
     assert flow.value(12_000) == Decimal(0)
+
+
+# -- the shared history of RealizedVolatility against one queue per window ---------------
+
+
+class _QueuePerWindow:
+    """The eager form of the tracker: a queue and a running sum of its own for each window,
+    pruned on every observation and read. `RealizedVolatility` keeps one history for all
+    windows; it must give the same floats, bit for bit, after any sequence of calls."""
+
+    def __init__(self, windows_s: tuple[float, ...]) -> None:
+        self.windows_ns = tuple(round(w * S) for w in windows_s)
+        self.samples: list[deque[tuple[int, float]]] = [deque() for _ in windows_s]
+        self.sums = [0.0] * len(windows_s)
+        self.last: float | None = None
+        self.since: int | None = None
+
+    def restart(self) -> None:
+        for samples in self.samples:
+            samples.clear()
+        self.sums = [0.0] * len(self.sums)
+        self.last = self.since = None
+
+    def observe(self, t: int, mid: float) -> None:
+        last, self.last = self.last, mid
+        if last is None:
+            if self.since is None:
+                self.since = t
+            return
+        if mid == last:
+            return
+        r2 = math.log(mid / last) ** 2
+        for i, samples in enumerate(self.samples):
+            samples.append((t, r2))
+            self.sums[i] += r2
+            self.prune(i, t)
+
+    def prune(self, i: int, now: int) -> None:
+        samples = self.samples[i]
+        while samples and samples[0][0] <= now - self.windows_ns[i]:
+            self.sums[i] -= samples.popleft()[1]
+        if not samples:
+            self.sums[i] = 0.0
+
+    def value_bps(self, i: int, now: int) -> float | None:
+        covered = 0 if self.since is None else max(0, now - self.since)
+        if covered < self.windows_ns[i]:
+            return None
+        self.prune(i, now)
+        return math.sqrt(max(self.sums[i], 0.0)) * 1e4
+
+
+_WINDOWS = (0.002, 0.005, 0.02)  # seconds: small enough for short random runs
+_MIDS = [100.0, 100.01, 99.99, 100.02, 101.0, 100.0 + 1e-12]
+_vol_op = st.one_of(
+    st.tuples(st.just("observe"), st.integers(0, 4_000_000),
+              st.sampled_from(_MIDS) | st.floats(99.0, 101.0)),
+    st.tuples(st.just("value"), st.integers(0, 4_000_000), st.integers(0, 2)),
+    st.tuples(st.just("values"), st.integers(0, 4_000_000), st.just(0)),
+    st.tuples(st.just("restart"), st.just(0), st.just(0)),
+)
+
+
+def _run_vol(ops: list[tuple[str, int, float]]) -> None:
+    vol, ref = RealizedVolatility(_WINDOWS), _QueuePerWindow(_WINDOWS)
+    now = 0
+    for kind, dt, arg in ops:
+        now += dt
+        if kind == "observe":
+            vol.observe(now, arg)
+            ref.observe(now, arg)
+        elif kind == "value":
+            assert vol.value_bps(int(arg), now) == ref.value_bps(int(arg), now)
+        elif kind == "values":
+            assert vol.values_bps(now) == [ref.value_bps(i, now) for i in range(3)]
+        else:
+            vol.restart()
+            ref.restart()
+        assert vol.covered_ns(now) == (0 if ref.since is None else max(0, now - ref.since))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_vol_op, max_size=80))
+def test_realized_vol_shared_history_equals_a_queue_per_window(
+        ops: list[tuple[str, int, float]]) -> None:
+    _run_vol(ops)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_realized_vol_long_runs_drop_old_history_and_stay_exact(seed: int) -> None:
+    # thousands of changes, so that the history is compacted many times on the way
+    rng = random.Random(seed)
+    ops: list[tuple[str, int, float]] = []
+    for _ in range(6_000):
+        roll = rng.random()
+        if roll < 0.8:  # mostly close together, sometimes after a window has emptied
+            gap = rng.randrange(0, 400_000) if rng.random() < 0.97 else rng.randrange(30_000_000)
+            ops.append(("observe", gap, rng.choice(_MIDS) + rng.random()))
+        elif roll < 0.95:
+            ops.append(("value", rng.randrange(0, 200_000), rng.randrange(3)))
+        elif roll < 0.999:
+            ops.append(("values", rng.randrange(0, 200_000), 0))
+        else:
+            ops.append(("restart", 0, 0))
+    _run_vol(ops)

@@ -462,3 +462,89 @@ def test_top_comes_from_newest_accepted_source(frames: list[L2Book | Bbo]) -> No
                 frame.bids[0].px < frame.asks[0].px):
             assert state.best_bid == frame.bids[0]
             assert state.best_ask == frame.asks[0]
+
+
+# -- the cached features against a state that computes them once ----------------------
+
+# equal prices written differently (the exact mid keeps its operands' exponents), and
+# prices that differ below a float's precision
+_BIDS = ["99.9", "99.90", "100", "100.0", "99.95", "99.9500000000000000001"]
+_ASKS = ["100.1", "100.10", "100.2", "100.15", "101"]
+_ORACLES = ["100", "100.0", "100.05", "99", "101.5", "0"]
+_SIZES = ["1", "2.5", "0.001", "0"]
+_SHORT = FeatureSettings(book_stale_after_s=2.0, ctx_stale_after_s=1.0,
+                         oracle_frozen_after_s=3.0)
+
+_update = st.one_of(
+    st.tuples(st.just("book"), st.sampled_from(_BIDS), st.sampled_from(_ASKS),
+              st.sampled_from(_SIZES), st.sampled_from(_SIZES)),
+    st.tuples(st.just("bbo"), st.sampled_from([*_BIDS, None]),
+              st.sampled_from([*_ASKS, None]), st.sampled_from(_SIZES),
+              st.sampled_from(_SIZES)),
+    st.tuples(st.just("ctx"), st.sampled_from(_ORACLES), st.sampled_from(_ORACLES),
+              st.just(""), st.just("")),
+    st.tuples(st.just("trades"), st.sampled_from(["B", "A"]), st.sampled_from(_SIZES[:3]),
+              st.just(""), st.just("")),
+)
+_step = st.tuples(_update, st.integers(0, 4 * S), st.booleans())
+
+
+def _message(update: tuple[str, ...], time_ms: int, tid: int) -> object:
+    kind, a, b, c, d = update
+    if kind == "book":
+        return book(time_ms, [lv(a, c), lv("99", "3")], [lv(b, d), lv("102", "3")])
+    if kind == "bbo":
+        return bbo(time_ms, None if a is None else lv(a, c), None if b is None else lv(b, d))
+    if kind == "ctx":
+        return ctx(oracle=a, mark=b)
+    return Trades((trade(tid, a, b, time_ms),))
+
+
+def _same_features(cached: Features, eager: Features) -> None:
+    # everything but the realized volatilities, whose running sums depend on when they
+    # were read (a read prunes), is the same value with the same reason
+    for (name, one), (_, other) in zip(cached.items(), eager.items(), strict=True):
+        if name.startswith("rv_"):
+            assert one.reason == other.reason
+            assert (one.value is None) == (other.value is None)
+            if one.value is not None and other.value is not None:
+                assert one.value == pytest.approx(other.value, rel=1e-9, abs=1e-12)
+        else:
+            assert one == other, name
+    assert str(cached.mid.value) == str(eager.mid.value)  # the exact Decimal, as written
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_step, min_size=1, max_size=40))
+def test_cached_features_equal_a_fresh_state_after_any_updates(
+        steps: list[tuple[tuple[str, ...], int, bool]]) -> None:
+    state = MarketState(COIN, _SHORT)
+    applied: list[tuple[object, int]] = []
+    now = 0
+    for i, (update, wait_ns, read_before) in enumerate(steps):
+        now += wait_ns
+        message = _message(update, 1_000 + now // MS, i)
+        if read_before:  # a read between updates fills the caches with the old top
+            state.features(now)
+        state.apply(message, now)
+        applied.append((message, now))
+        read_at = now + wait_ns // 2  # reads go forward in time, as the clock does
+        now = read_at
+        cached = state.features(read_at)
+        alone = state.oracle_features(read_at)
+        fresh = MarketState(COIN, _SHORT)
+        for old, at in applied:
+            fresh.apply(old, at)
+        eager = fresh.features(read_at)
+        _same_features(cached, eager)
+        assert tuple(alone) == _oracle_four(eager)
+
+
+def test_cached_top_features_follow_a_top_written_differently() -> None:
+    # the same prices and sizes again, but written with more digits: the exact mid is the
+    # new levels' own, not the one computed for the previous top
+    state = MarketState(COIN)
+    state.on_l2_book(book(1_000, [lv("99.9", "2")], [lv("100.1", "2")]), 0)
+    assert str(state.features(1).mid.value) == str((Decimal("99.9") + Decimal("100.1")) / 2)
+    state.on_l2_book(book(1_001, [lv("99.90", "2")], [lv("100.1", "2")]), 2)
+    assert str(state.features(3).mid.value) == str((Decimal("99.90") + Decimal("100.1")) / 2)
