@@ -132,7 +132,8 @@ class StrategyHost:
                 self.log.risk(self.clock.now_ms(), "strategy_error",
                               f"{self.strategy.name}.{name}: {type(exc).__name__}: {exc}",
                               severity="warning")  # fmt: skip
-        self._after_callback(ctx)
+        if ctx.has_output:  # most callbacks decide nothing
+            self._after_callback(ctx)
 
     def _after_callback(self, ctx: StrategyContext[Any]) -> None:
         signals, intents = ctx.drain_signals(), ctx.drain_intents()

@@ -313,6 +313,7 @@ class StrategyContext(Generic[P]):
         self.strategy = strategy
         self.market = rules.name
         self.book = MarketView(state)
+        self._state = state
         self.rules = rules
         self.params = params
         self.limits = limits
@@ -340,12 +341,12 @@ class StrategyContext(Generic[P]):
 
     def features(self) -> Features:
         """The market's features now (each with its validity and reason)."""
-        return self.book.features(self._clock.monotonic_ns())
+        return self._state.features(self._clock.monotonic_ns())
 
     def oracle_features(self) -> OracleFeatures:
         """The oracle features now (dislocations, mark-oracle, oracle age): the same values
         as `features()` has, for rules that read only those on every update."""
-        return self.book.oracle_features(self._clock.monotonic_ns())
+        return self._state.oracle_features(self._clock.monotonic_ns())
 
     def position(self, market: str | None = None) -> PositionLike | None:
         """The position in `market` (this strategy's market by default), None when flat."""
@@ -460,6 +461,11 @@ class StrategyContext(Generic[P]):
         return signal
 
     # -- for the runtime ---------------------------------------------------------------
+
+    @property
+    def has_output(self) -> bool:
+        """True when signals or intents wait to be drained."""
+        return bool(self._intents or self._signals)
 
     @property
     def pending_intents(self) -> tuple[Intent, ...]:

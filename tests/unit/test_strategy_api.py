@@ -308,6 +308,24 @@ def test_context_log_signal_is_stamped_and_drained() -> None:
     assert ctx.drain_signals() == []
 
 
+def _has_output(ctx: StrategyContext[Any]) -> bool:
+    return ctx.has_output  # read through a call: each assert sees it anew (no narrowing)
+
+
+def test_context_has_output_until_both_are_drained() -> None:
+    ctx = harness().ctx
+    assert not _has_output(ctx)
+    ctx.log_signal(kind="entry", side="buy", expected_edge_bps=None, traded=False)
+    assert _has_output(ctx)
+    ctx.cancel(CLOID)
+    ctx.drain_signals()
+    assert _has_output(ctx)  # the cancel is still there
+    ctx.drain_intents()
+    assert not _has_output(ctx)
+    ctx.flatten()
+    assert _has_output(ctx)
+
+
 def test_context_refuses_rules_of_another_market() -> None:
     with pytest.raises(ValueError, match="xyz:TSLA"):
         StrategyContext(
