@@ -171,6 +171,20 @@ class Maker(Strategy[MakerParams]):
         self._since_ns: int | None = None
         self._retry_ns = {True: 0, False: 0}
         self._cancel_ns: int | None = None
+        # the float parameters as the Decimals (and the float) the arithmetic uses, made once
+        self._half_spread = Decimal(str(params.half_spread_bps))
+        self._skew_bps = Decimal(str(params.inventory_skew_bps))
+        self._spread_mult = Decimal(str(params.defensive_spread_mult))
+        self._inventory_frac = Decimal(str(params.defensive_inventory_frac))
+        self._requote = Decimal(str(params.requote_bps))
+        self._refresh_ns = params.refresh_s * _NS_PER_S
+        # The quotes wanted depend only on the values of their inputs (prices come out
+        # rounded to the tick, sizes to the lot, edges as floats), so the last answer
+        # serves while those values repeat (the top unchanged: timer, context, a book
+        # restating the same top). The same holds for the price one tick inside the book.
+        self._wanted_key: tuple[object, ...] | None = None
+        self._wanted: dict[bool, Quote] = {}
+        self._inside: dict[bool, tuple[Decimal, Decimal | None]] = {}
 
     # -- callbacks ---------------------------------------------------------------------
 
@@ -257,9 +271,8 @@ class Maker(Strategy[MakerParams]):
         params = self.params
         pause: list[str] = []
         defensive: list[str] = []
-        values = dict(features.items())
-        pause += [f"{name} invalid: {values[name].reason}" for name in _REQUIRED
-                  if not values[name].valid]
+        pause += [f"{name} invalid: {feature.reason}" for name in _REQUIRED
+                  if (feature := getattr(features, name)).value is None]
         if pause:
             return pause, defensive
         age = ctx.book.book_age_s(ctx.monotonic_ns())
@@ -281,7 +294,7 @@ class Maker(Strategy[MakerParams]):
         inventory, limit = self._inventory(ctx, features)
         if abs(inventory) > limit:
             pause.append(f"inventory ${abs(inventory):.2f} over the ${limit} limit")
-        elif abs(inventory) >= limit * Decimal(str(params.defensive_inventory_frac)):
+        elif abs(inventory) >= limit * self._inventory_frac:
             defensive.append(f"inventory ${abs(inventory):.2f} of the ${limit} limit")
         return pause, defensive
 
@@ -305,19 +318,32 @@ class Maker(Strategy[MakerParams]):
         if fair is None or best_bid is None or best_ask is None:
             return {}
         inventory, limit = self._inventory(ctx, features)
+        held = Decimal(0) if (pos := ctx.position()) is None else pos.size
+        defensive = self.state is MakerState.DEFENSIVE
+        key = (fair, best_bid.px, best_ask.px, inventory, limit, held, defensive,
+               ctx.min_order_notional, ctx.rules)
+        if key != self._wanted_key:
+            self._wanted = self._quotes_for(ctx, fair, best_bid.px, best_ask.px, inventory,
+                                            limit, held, defensive)
+            self._wanted_key = key
+        return dict(self._wanted)
+
+    def _quotes_for(self, ctx: StrategyContext[MakerParams], fair: Decimal, best_bid: Decimal,
+                    best_ask: Decimal, inventory: Decimal, limit: Decimal, held: Decimal,
+                    defensive: bool) -> dict[bool, Quote]:  # fmt: skip
+        params = self.params
         share = max(Decimal(-1), min(Decimal(1), inventory / limit))
-        skew = Decimal(str(params.inventory_skew_bps)) * share
-        half = Decimal(str(params.half_spread_bps))
+        skew = self._skew_bps * share
+        half = self._half_spread
         size_notional = params.quote_notional
-        if self.state is MakerState.DEFENSIVE:
-            half *= Decimal(str(params.defensive_spread_mult))
+        if defensive:
+            half *= self._spread_mult
             size_notional *= params.defensive_size_mult
         centre = fair * (1 - skew * _BPS)
-        held = Decimal(0) if (pos := ctx.position()) is None else pos.size
         wanted: dict[bool, Quote] = {}
         for is_buy in (True, False):
             raw = centre * (1 - half * _BPS) if is_buy else centre * (1 + half * _BPS)
-            px = _passive_price(ctx, raw, is_buy, best_bid.px, best_ask.px)
+            px = self._passive_price(ctx, raw, is_buy, best_bid, best_ask)
             if px is None:
                 continue
             # a full fill must keep |position| * max(fair, px) within the limit
@@ -328,6 +354,37 @@ class Maker(Strategy[MakerParams]):
                 edge = float((fair - px) / fair * (1 if is_buy else -1)) * 1e4
                 wanted[is_buy] = Quote(is_buy, px, sz, edge - params.maker_fee_bps)
         return wanted
+
+    def _passive_price(self, ctx: StrategyContext[MakerParams], raw: Decimal, is_buy: bool,
+                       best_bid: Decimal, best_ask: Decimal) -> Decimal | None:
+        # Round away from the book, then keep the quote strictly off the other side.
+        rules = ctx.rules
+        try:
+            px = rules.round_price(raw, is_buy=is_buy, aggressive=False)
+        except MarketError:
+            return None
+        inside = self._inside_price(ctx, is_buy, best_ask if is_buy else best_bid)
+        if inside is None:
+            return None
+        px = min(px, inside) if is_buy else max(px, inside)
+        return px if px > 0 else None
+
+    def _inside_price(self, ctx: StrategyContext[MakerParams], is_buy: bool,
+                      other: Decimal) -> Decimal | None:
+        # The valid price one tick inside the other side's best (`other`): below the best
+        # ask for a bid, above the best bid for an ask (None when there is none).
+        cached = self._inside.get(is_buy)
+        if cached is not None and cached[0] == other:
+            return cached[1]
+        rules = ctx.rules
+        try:
+            tick = rules.price_tick(other)
+            inside: Decimal | None = rules.round_price(
+                other - tick if is_buy else other + tick, is_buy=is_buy, aggressive=False)
+        except MarketError:
+            inside = None
+        self._inside[is_buy] = (other, inside)
+        return inside
 
     def _update_side(self, ctx: StrategyContext[MakerParams], is_buy: bool,
                      wanted: Quote | None, now: int) -> None:
@@ -345,8 +402,8 @@ class Maker(Strategy[MakerParams]):
         self.quotes[is_buy] = Quote(is_buy, wanted.px, wanted.sz, wanted.edge_bps, cloid, now)
 
     def _stale(self, live: Quote, wanted: Quote, now: int) -> bool:
-        moved = abs(wanted.px - live.px) / live.px / _BPS > Decimal(str(self.params.requote_bps))
-        aged = now - live.placed_ns >= self.params.refresh_s * _NS_PER_S
+        moved = abs(wanted.px - live.px) / live.px / _BPS > self._requote
+        aged = now - live.placed_ns >= self._refresh_ns
         return moved or aged or live.sz > wanted.sz
 
 
@@ -368,22 +425,3 @@ def _lots(ctx: StrategyContext[MakerParams], size: Decimal) -> Decimal:
         return ctx.rules.round_size(size, reduce_only=True)
     except MarketError:  # under one lot
         return Decimal(0)
-
-
-def _passive_price(ctx: StrategyContext[MakerParams], raw: Decimal, is_buy: bool,
-                   best_bid: Decimal, best_ask: Decimal) -> Decimal | None:
-    # Round away from the book, then keep the quote strictly off the other side.
-    rules = ctx.rules
-    try:
-        px = rules.round_price(raw, is_buy=is_buy, aggressive=False)
-        if is_buy:
-            below_ask = rules.round_price(best_ask - rules.price_tick(best_ask), is_buy=True,
-                                          aggressive=False)
-            px = min(px, below_ask)
-        else:
-            above_bid = rules.round_price(best_bid + rules.price_tick(best_bid), is_buy=False,
-                                          aggressive=False)
-            px = max(px, above_bid)
-    except MarketError:
-        return None
-    return px if px > 0 else None

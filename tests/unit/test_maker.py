@@ -18,7 +18,7 @@ from hip3term.core.clock import SimClock
 from hip3term.strategy import CancelAll, CancelOrder, Intent, PlaceOrder
 from hip3term.strategy.harness import ManualPositions, StrategyHarness
 from plugins.maker import Maker, MakerParams, MakerState
-from plugins.maker.strategy import next_state
+from plugins.maker.strategy import Quote, next_state
 from tests.unit.test_strategy_api import (
     COIN,
     T0,
@@ -381,3 +381,44 @@ def test_maker_invariants_over_random_markets(ops: list[tuple[Any, ...]], pause_
                 assert state(m) is MakerState.PAUSE
     for _, old, new, _ in m.transitions:
         assert (old, new) != (MakerState.PAUSE, MakerState.NORMAL)
+
+
+def _eager_quotes(m: Maker, h: StrategyHarness) -> dict[bool, Quote]:
+    # a maker of the same parameters and state that has never quoted: nothing remembered
+    fresh = Maker(m.params)
+    fresh.state = m.state
+    return fresh.wanted_quotes(h.ctx, h.ctx.features())
+
+
+def _written(quotes: dict[bool, Quote]) -> dict[bool, tuple[str, str, float]]:
+    return {side: (str(q.px), str(q.sz), q.edge_bps) for side, q in quotes.items()}
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_op, min_size=1, max_size=40))
+def test_remembered_quotes_equal_quotes_computed_afresh(ops: list[tuple[Any, ...]]) -> None:
+    positions = ManualPositions()
+    h, m = maker(positions)
+    h.start()
+    warm(h)
+    now, mid = T0 + 11_000, _BASE
+    for op in ops:
+        if op[0] == "bbo":
+            now += 100
+            mid = _BASE + op[1]
+            h.feed(bbo_frame(now, _px(mid - op[2] // 2 - 1), _px(mid + op[2] // 2 + 1),
+                             op[3], op[4]), at_ms=now)
+        elif op[0] == "ctx":
+            now += 100
+            h.feed(ctx_frame(_px(mid + op[1]), _px(mid + op[2])), at_ms=now)
+        elif op[0] == "wait":
+            now += op[1]
+            h.timer(at_ms=now)
+        elif op[0] == "position":
+            positions.set(COIN, Decimal(op[1]) / 1000, Decimal(190))
+        actual = m.state
+        for state_now in (actual, MakerState.NORMAL, MakerState.DEFENSIVE, actual):
+            m.state = state_now  # every state's quotes, remembered or not
+            remembered = m.wanted_quotes(h.ctx, h.ctx.features())
+            assert _written(remembered) == _written(_eager_quotes(m, h))
+            assert remembered == m.wanted_quotes(h.ctx, h.ctx.features())
