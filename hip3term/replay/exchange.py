@@ -138,6 +138,7 @@ class RecordedBookExchange:
         self._book: wire.L2Book | None = None
         self._bbo: wire.Bbo | None = None  # newer than the book, or None
         self._sides: dict[bool, _Side] = {}  # composite sides, built on demand
+        self._book_sides: dict[bool, _Side] = {}  # the l2Book's own sides, built on demand
         self._taken: dict[tuple[bool, Decimal], Decimal] = {}
         self._ahead: dict[int, Decimal] = {}
         self.resting_fills = 0
@@ -171,6 +172,7 @@ class RecordedBookExchange:
         """A recorded market event at its exchange time; the account frames it caused."""
         if isinstance(event, wire.L2Book):
             self._book, self._bbo = event, None
+            self._book_sides.clear()
         elif isinstance(event, wire.Bbo):
             self._bbo = event
         elif isinstance(event, wire.AssetCtx):
@@ -190,21 +192,29 @@ class RecordedBookExchange:
         cached = self._sides.get(is_bid)
         if cached is not None:
             return cached
-        book, bbo = self._book, self._bbo
-        levels: _Side = []
-        if bbo is not None:
+        bbo = self._bbo
+        levels: _Side
+        if bbo is None:
+            levels = self._book_side(is_bid)
+        else:
             top = bbo.bid if is_bid else bbo.ask
+            levels = []
             if top is not None:
                 levels.append((top.px, top.sz))
-                if book is not None:
-                    ladder = book.bids if is_bid else book.asks
-                    levels += [(p, s) for p, s in zip(ladder.prices(), ladder.sizes(),
-                                                      strict=True)
-                               if (p < top.px if is_bid else p > top.px)]  # fmt: skip
-        elif book is not None:
-            ladder = book.bids if is_bid else book.asks
-            levels = list(zip(ladder.prices(), ladder.sizes(), strict=True))
+                levels += [(p, s) for p, s in self._book_side(is_bid)
+                           if (p < top.px if is_bid else p > top.px)]  # fmt: skip
         self._sides[is_bid] = levels
+        return levels
+
+    def _book_side(self, is_bid: bool) -> _Side:
+        # The l2Book's side as (px, sz), converted once per book (bbos come and go on it).
+        levels = self._book_sides.get(is_bid)
+        if levels is None:
+            book = self._book
+            ladder = None if book is None else book.bids if is_bid else book.asks
+            levels = [] if ladder is None else list(zip(ladder.prices(), ladder.sizes(),
+                                                        strict=True))  # fmt: skip
+            self._book_sides[is_bid] = levels
         return levels
 
     def size_at(self, is_bid: bool, px: Decimal) -> Decimal:
@@ -255,12 +265,13 @@ class RecordedBookExchange:
     # ------------------------------------------------------------ resting orders
 
     def _on_book(self) -> list[Push]:
-        orders = self._open()
-        self._ahead = {o.oid: min(self._ahead.get(o.oid, _ZERO),
-                                  self.size_at(o.is_buy, o.limit_px)) for o in orders}
+        orders = self.engine.open_limits(self.account)
+        ahead = self._ahead
+        self._ahead = {oid: min(ahead.get(oid, _ZERO), self.size_at(is_buy, px))
+                       for oid, is_buy, px in orders}
         pushes: list[Push] = []
         for is_bid in (True, False):
-            mine = [o.limit_px for o in orders if o.is_buy == is_bid]
+            mine = [px for _, is_buy, px in orders if is_buy == is_bid]
             other = self.side(not is_bid)
             if not mine or not other:
                 continue

@@ -92,25 +92,39 @@ class MarketSeries:
         self.oracles = array("d")
         self.start_ns: int | None = None
         self.end_ns = 0
+        # the Decimal prices behind the last floats seen: equal prices give equal floats,
+        # so an unchanged top or oracle is recognized without converting it again
+        self._last_top: tuple[Decimal | None, Decimal | None] | None = None
+        self._last_oracle: Decimal | None = None
 
     def observe(self, t_ns: int, event: wire.Event) -> None:
         """Take one market event received at `t_ns`."""
         if self.start_ns is None:
             self.start_ns = t_ns
-        self.end_ns = max(self.end_ns, t_ns)
+        if t_ns > self.end_ns:
+            self.end_ns = t_ns
         if isinstance(event, wire.Bbo):
             self._top(t_ns, event.bid, event.ask)
         elif isinstance(event, wire.L2Book):
             self._top(t_ns, event.best_bid, event.best_ask)
         elif isinstance(event, wire.AssetCtx):
+            if event.oracle_px == self._last_oracle and self.oracles:
+                return
+            self._last_oracle = event.oracle_px
             oracle = float(event.oracle_px)
             if not self.oracles or self.oracles[-1] != oracle:
                 self.oracle_ns.append(t_ns)
                 self.oracles.append(oracle)
 
     def _top(self, t_ns: int, bid: wire.Level | None, ask: wire.Level | None) -> None:
-        b = math.nan if bid is None else float(bid.px)
-        a = math.nan if ask is None else float(ask.px)
+        bid_px = None if bid is None else bid.px
+        ask_px = None if ask is None else ask.px
+        last = self._last_top
+        if last is not None and last[0] == bid_px and last[1] == ask_px:
+            return
+        self._last_top = (bid_px, ask_px)
+        b = math.nan if bid_px is None else float(bid_px)
+        a = math.nan if ask_px is None else float(ask_px)
         if self.bids and _same(self.bids[-1], b) and _same(self.asks[-1], a):
             return
         self.top_ns.append(t_ns)

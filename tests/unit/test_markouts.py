@@ -4,12 +4,15 @@ drawdown. Every expected number below was worked out by hand from the frames."""
 
 from __future__ import annotations
 
+import math
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from hip3term.core.clock import SimClock
 from hip3term.recording.format import RecordingHeader
@@ -24,6 +27,8 @@ from hip3term.replay.report import (
     save,
     series_from_recording,
 )
+from hip3term.venue.hyperliquid import wire
+from hip3term.venue.hyperliquid.parse import parse_frame
 
 COIN = "xyz:COIN"
 START_MS = 1_785_000_000_000
@@ -190,3 +195,71 @@ def test_no_market_data_means_no_markouts() -> None:
     report = build_report(ROWS, MarketSeries(), market=COIN)
     assert all(m is None for f in report.fills for m in f.mid_markouts + f.oracle_markouts)
     assert report.summary["realized_pnl"] == "1.98"
+
+
+# -- the series against the floats converted on every frame ----------------------------
+
+_PRICES = ["100", "100.0", "100.00", "100.1", "100.10000000000000000001", "99.9", None]
+
+
+def _eager_series(events: list[tuple[int, Any]]) -> tuple[list[Any], ...]:
+    # every top and oracle converted to floats, appended when the floats changed
+    tops: list[tuple[int, float, float]] = []
+    oracles: list[tuple[int, float]] = []
+    for t_ns, event in events:
+        if isinstance(event, wire.AssetCtx):
+            oracle = float(event.oracle_px)
+            if not oracles or oracles[-1][1] != oracle:
+                oracles.append((t_ns, oracle))
+            continue
+        bid, ask = (event.bid, event.ask) if isinstance(event, wire.Bbo) else (
+            event.best_bid, event.best_ask)
+        b = math.nan if bid is None else float(bid.px)
+        a = math.nan if ask is None else float(ask.px)
+        if tops and _same_float(tops[-1][1], b) and _same_float(tops[-1][2], a):
+            continue
+        tops.append((t_ns, b, a))
+    return tops, oracles
+
+
+def _same_float(x: float, y: float) -> bool:
+    return x == y or (math.isnan(x) and math.isnan(y))
+
+
+def _series_event(kind: str, bid: str | None, ask: str | None, t_ms: int) -> Any:
+    def level(px: str | None) -> dict[str, Any] | None:
+        return None if px is None else {"px": px, "sz": "1", "n": 1}
+
+    if kind == "ctx":
+        frame = ctx(bid or "100")
+    elif kind == "bbo":
+        frame = orjson.dumps({"channel": "bbo", "data": {"coin": COIN, "time": t_ms,
+                                                         "bbo": [level(bid), level(ask)]}})
+    else:
+        sides = [[level(bid)] if bid else [], [level(ask)] if ask else []]
+        frame = orjson.dumps({"channel": "l2Book", "data": {"coin": COIN, "time": t_ms,
+                                                            "levels": sides}})
+    event = parse_frame(frame)
+    assert not isinstance(event, wire.ParseError), event
+    return event
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["bbo", "l2Book", "ctx"]), st.sampled_from(_PRICES),
+                          st.sampled_from(_PRICES)), min_size=1, max_size=40))
+@example([("bbo", "100.1", "99.9"), ("l2Book", "100.10000000000000000001", "99.9"),
+          ("ctx", "100.1", None), ("ctx", "100.10000000000000000001", None),
+          ("bbo", None, "100.0"), ("bbo", None, "100")])
+def test_series_equals_the_floats_converted_on_every_frame(
+        frames: list[tuple[str, str | None, str | None]]) -> None:
+    events = [(START_MS * 1_000_000 + i * 1_000, _series_event(kind, bid, ask, START_MS + i))
+              for i, (kind, bid, ask) in enumerate(frames)]
+    series = MarketSeries()
+    for t_ns, event in events:
+        series.observe(t_ns, event)
+    tops, oracles = _eager_series(events)
+    assert list(series.top_ns) == [t for t, _, _ in tops]
+    assert all(_same_float(x, b) for x, (_, b, _) in zip(series.bids, tops, strict=True))
+    assert all(_same_float(x, a) for x, (_, _, a) in zip(series.asks, tops, strict=True))
+    assert list(zip(series.oracle_ns, series.oracles, strict=True)) == oracles
+    assert series.start_ns == events[0][0] and series.end_ns == events[-1][0]

@@ -437,6 +437,13 @@ class MatchingEngine:
             if dex is None or self._specs[order.asset].dex == dex
         ]
 
+    def open_limits(self, owner: str) -> list[tuple[int, bool, Decimal]]:
+        """`(oid, is_buy, limit price)` of the open orders of `owner`, newest first: the
+        orders of `open_orders(owner)` without a snapshot of each (for checks made on
+        every market update)."""
+        return [(order.oid, order.is_buy, order.px)
+                for order in reversed(self._index.of_owner(owner.lower()))]
+
     def open_order_count(self, owner: str, asset: int | None = None) -> int:
         """How many open orders `owner` has (on `asset` only, if given)."""
         if asset is None:
