@@ -153,6 +153,11 @@ class Flattener:
         self.failures = 0
 
     @property
+    def idle(self) -> bool:
+        """Flat with no episode: a tick has nothing to do (until a fill or a flatten)."""
+        return not self._episodes and not self._tracker.has_open_positions()
+
+    @property
     def flattening(self) -> frozenset[str]:
         """Markets with a flatten episode in progress."""
         return frozenset(self._episodes)
@@ -173,7 +178,7 @@ class Flattener:
 
     def on_tick(self, now_ms: int) -> FlattenStep:
         """Start time stops that are due, and advance every episode."""
-        if not self._episodes and not self._tracker.has_open_positions():
+        if self.idle:
             return _NOTHING  # flat and no episode: the common tick
         step = FlattenStep()
         if self._time_stop_ms is not None:

@@ -77,6 +77,7 @@ __all__ = ["Engine"]
 _log = logging.getLogger("hip3term.engine")
 _NS_PER_S = 1_000_000_000
 _POSITION_EVERY_NS = 10 * _NS_PER_S
+_MS_NS = 1_000_000
 _LEVELS = frozenset({OperatorCommand.HALT, OperatorCommand.FLATTEN, OperatorCommand.CANCEL,
                      OperatorCommand.PAUSE, OperatorCommand.RESUME})
 _WORDS = {OrderState.RESTING: "resting"}
@@ -147,6 +148,8 @@ class Engine:
         # what the risk monitor's last quiet verdict was given (see `_check_risk`)
         self._quiet: tuple[object, ...] | None = None
         self._quiet_ctx: AssetContext | None = None
+        self._idle_until_ns = 0  # see `_idle_deadline`
+        self._idle_key: tuple[object, ...] | None = None
 
     def attach_journal(self, journal: JournalWriter, *,
                        reflected_after_ms: int | None = None) -> None:  # fmt: skip
@@ -290,7 +293,11 @@ class Engine:
 
     def on_tick(self) -> None:
         """Market-data freshness, time stops and flatten retries, risk triggers, timer."""
-        now_ns, now = self.clock.monotonic_ns(), self.clock.now_ms()
+        now_ns = self.clock.monotonic_ns()
+        if (now_ns < self._idle_until_ns and self._idle_key == self._tick_key()
+                and self.fill_gaps.idle):
+            return  # an idle tick (see `_idle_deadline`): nothing below could act
+        now = self.clock.now_ms()
         # one reading of the data age serves both (only feed events change it); an
         # empty list of events is not emitted (a no-op): this runs 10 times a second
         age = self.data_age_s(now_ns)
@@ -306,6 +313,33 @@ class Engine:
             self.journal_positions(now)
         if self.fill_gaps.due(now) and self.on_fill_gap is not None:
             self.on_fill_gap()  # a fill frame went missing: fetch the exchange's truth
+        self._idle_until_ns = self._idle_deadline(now_ns, age)
+        self._idle_key = self._tick_key()
+
+    def _tick_key(self) -> tuple[object, ...]:
+        # What a tick reads besides time; while it holds still (and the fill-gap watch
+        # is idle), an idle tick stays idle until `_idle_until_ns`.
+        latch, flattener = self.latch, self.flattener
+        return (self.tracker.revision, self.state.ctx, flattener.failures,
+                len(flattener.flattening) if not flattener.idle else -1,
+                self.monitor.rejects.recorded, latch.resumes, latch.state, self.host.ctx,
+                self.session, self._md_ok, self.ws_down_since_ms, self._quiet)  # fmt: skip
+
+    def _idle_deadline(self, now_ns: int, age: float | None) -> int:
+        # Until when the ticks to come would do nothing, if nothing but time moves: the
+        # data is fresh and stays so for a while, the risk monitor is quiet, nobody is
+        # flattening, no fill is missing. Then the first of the strategy's timer, the
+        # positions snapshot and the data going stale (a millisecond early: the full
+        # tick decides the exact instant). 0 when the next tick must run in full.
+        if (not self._md_ok or age is None or self.ws_down_since_ms is not None
+                or self._quiet is None or not self.flattener.idle or not self.fill_gaps.idle):
+            return 0
+        stale_ns = now_ns + round((self.settings.risk.market_data_stale_s - age)
+                                  * _NS_PER_S) - _MS_NS  # fmt: skip
+        until = min(stale_ns, self._next_positions_ns)
+        if self.host.ctx is not None:
+            until = min(until, self._next_timer_ns)
+        return until
 
     def _check_risk(self, now_ns: int, now: int, age: float | None) -> None:
         # The monitor's verdict holds while its inputs hold still and only time moves,

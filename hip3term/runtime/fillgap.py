@@ -47,6 +47,11 @@ class FillGapWatch:
             elif event.filled_sz > 0:
                 self._waiting.setdefault(event.cloid, now_ms)
 
+    @property
+    def idle(self) -> bool:
+        """Nothing watched and no gap seen: `due` would say False until an event."""
+        return not self._waiting and not self._gap
+
     def due(self, now_ms: int) -> bool:
         """Whether a gap was seen since the last call (the watch is then reset)."""
         for cloid, since in list(self._waiting.items()) if self._waiting else ():

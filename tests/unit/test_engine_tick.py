@@ -15,7 +15,9 @@ from hip3term.core.events import LatchState, TripTrigger
 from hip3term.runtime.engine import Engine
 from hip3term.strategy.loader import load_strategy
 from hip3term.venue.hyperliquid import wire
+from hip3term.venue.hyperliquid.markets import AssetDirectory
 from hip3term.venue.hyperliquid.parse import parse_frame
+from hip3term.venue.sim.exchange import DEX, load_package_json
 
 COIN = "xyz:COIN"
 T0 = 1_785_000_000_000
@@ -44,6 +46,9 @@ def engine() -> tuple[Engine, SimClock]:
     settings = load_settings(env={}, overrides={"market.coin": "COIN"})
     eng = Engine(settings, clock=clock, strategy=load_strategy("oracle_dislocation"),
                  observe=False)  # fmt: skip
+    directory = AssetDirectory.from_responses(load_package_json("perp_dexs.json"),
+                                              {DEX: load_package_json("meta_xyz.json")})
+    eng.attach_rules(directory.lookup(COIN), directory)  # the strategy starts: its timer
     eng.on_connected()
     eng.on_feed_event(book(clock))
     eng.on_feed_event(ctx("190", "190.02"))
@@ -84,3 +89,35 @@ def test_data_going_stale_trips_without_any_other_change() -> None:
     assert eng.latch.state is LatchState.ACTIVE
     ticks(eng, clock, 2)
     assert eng.latch.trip_trigger is TripTrigger.MARKET_DATA_STALE
+
+
+def test_idle_ticks_are_skipped_without_changing_anything_a_full_tick_would_do() -> None:
+    # The same feed, ticked by an engine that skips idle ticks and by one that never
+    # does: the same event log, latch, readiness and strategy timer calls, throughout.
+    def run(skip: bool) -> list[object]:
+        eng, clock = engine()
+        if not skip:
+            eng._idle_deadline = lambda now_ns, age: 0  # type: ignore[method-assign]
+        timers: list[int] = []
+        host_call = eng.host.call
+
+        def call(name: str, *args: Any) -> None:
+            if name == "on_timer":
+                timers.append(clock.now_ms())
+            host_call(name, *args)
+
+        eng.host.call = call  # type: ignore[method-assign]
+        seen: list[object] = []
+        plan = [(30, None), (1, ctx("190", "190.03")), (170, None), (1, book(clock)),
+                (40, ctx("190", "195")), (5, None), (200, None)]  # fmt: skip
+        for steps, frame in plan:
+            ticks(eng, clock, steps)
+            if frame is not None:
+                eng.on_feed_event(frame)
+            seen.append((clock.now_ms(), eng.latch.state, eng.ready.flags,
+                         [line for line in eng.log.recent]))  # fmt: skip
+        return [*seen, timers]
+
+    skipping, full = run(skip=True), run(skip=False)
+    assert skipping == full
+    assert len(skipping[-1]) >= 3  # type: ignore[arg-type]  # the timer fired meanwhile
