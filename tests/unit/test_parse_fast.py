@@ -1,8 +1,8 @@
 """The parser's fast paths decide exactly as its exact readers, on random frames.
 
 `parse_frame` reads the usual market frames by fast paths: a book frame in the compact
-form is matched whole on its text and keeps its level objects as they are
-(`wire.Ladder.from_rows`); a book frame ending with the very levels of the last one needs
+form is matched whole on its text, not decoded, and its ladders keep their sides' text
+(`wire.Ladder.from_json`); a book frame ending with the very levels of the last one needs
 only its head read; the usual bbo and activeAssetCtx frames are read in a straight line.
 A fast path may only refuse a frame to the exact readers, never decide otherwise.
 Each test here draws frames, valid and broken (values of another type, numbers the
@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import json
+import pickle
+import re
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -37,7 +40,7 @@ MANY = settings(max_examples=250, deadline=None)  # no deadline: never depend on
 @contextlib.contextmanager
 def _exact_readers_only() -> Iterator[None]:
     with (mock.patch.object(parse, "_READERS", parse._EXACT_READERS),
-          mock.patch.object(parse, "_compact_book", lambda raw, frame: None),
+          mock.patch.object(parse, "_compact_book", lambda raw: None),
           mock.patch.object(parse, "_repeated_book", lambda raw: None)):
         yield
 
@@ -225,6 +228,24 @@ def test_every_tricky_number_in_every_real_market_frame_fails_or_reads_alike() -
     assert checked > 1000
 
 
+ODD_INTEGER_TEXT = [b"01", b"00", b"-0", b"-1", b"1.0", b"1e2", b"1E2", b"+1", b"0x1", b" 1",
+                    b"1 ", b"9999999999999999999", b"18446744073709551616", b"true", b'"1"']
+
+
+def test_every_odd_integer_text_in_every_real_book_fails_or_reads_alike() -> None:
+    for msg in _real_frames("l2Book"):
+        raw = orjson.dumps(msg)
+        _same_as_exact(raw)
+        after_raw = parse._last_levels.entry
+        assert after_raw is not None
+        for found in re.finditer(rb'"(?:n|time)":([0-9]+)', raw):
+            for text in ODD_INTEGER_TEXT:
+                edited = raw[:found.start(1)] + text + raw[found.end(1):]
+                for last in (None, after_raw):  # read whole, or right after `raw`
+                    parse._last_levels.entry = last
+                    _same_as_exact(edited)
+
+
 def test_every_key_dropped_or_doubled_in_every_real_market_frame_reads_alike() -> None:
     for msg in _real_market_frames():
         for path in _paths(msg):
@@ -250,8 +271,7 @@ def _refuse(*_: object) -> object:
 @pytest.mark.parametrize("msg", REAL_BOOKS, ids=range(len(REAL_BOOKS)))
 def test_real_books_take_the_compact_path_and_read_alike(msg: dict[str, Any]) -> None:
     raw = orjson.dumps(msg)
-    assert parse._compact_book(raw, orjson.loads(raw)) is not None
-    assert parse._compact_book(raw.decode(), orjson.loads(raw)) is not None
+    assert parse._compact_book(raw) is not None
     book = _same_as_exact(raw)
     bids, asks = msg["data"]["levels"]
     assert isinstance(book, wire.L2Book)
@@ -288,16 +308,33 @@ def test_compact_well_formed_frames_skip_the_exact_readers(data: st.DataObject,
 
 
 def _usual(frame: dict[str, Any]) -> bool:
-    # What the fast paths are for: no null quote side, no integer orjson makes a float,
-    # a coin without characters JSON escapes.
+    # What the fast paths are for: no null quote side; a book's integers of 18 digits at
+    # most and its coin in printable ASCII without a quote or a backslash.
     data = frame["data"]
-    counts = [data.get("time", 0)] + [level["n"] for side in data.get("levels", ())
-                                      for level in side]
-    return (None not in data.get("bbo", ()) and max(counts) < 10**18
-            and orjson.dumps(data["coin"])[1:-1] == data["coin"].encode())
+    if "levels" not in data:
+        return None not in data.get("bbo", ())
+    counts = [data["time"]] + [level["n"] for side in data["levels"] for level in side]
+    return max(counts) < 10**18 and all(" " <= c <= "~" and c not in '"\\'
+                                        for c in data["coin"])
 
 
-# -- ladders over rows behave as ladders over levels ------------------------------------
+@pytest.mark.parametrize("channel", sorted(FRAMES))
+def test_fast_built_messages_are_ordinary_frozen_dataclasses(channel: str) -> None:
+    for msg in _real_frames(channel):
+        raw = orjson.dumps(msg)
+        fast, exact = parse_frame(raw), _exact(raw)
+        assert isinstance(fast, wire.L2Book | wire.Bbo | wire.AssetCtx)
+        assert type(fast) is type(exact) and hash(fast) == hash(exact)
+        assert pickle.loads(pickle.dumps(fast)) == exact == copy.copy(fast)
+        assert dataclasses.replace(fast, coin="x") == dataclasses.replace(exact, coin="x")
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            fast.coin = "x"  # type: ignore[misc]
+        for level in (getattr(fast, "bid", None), getattr(fast, "ask", None)):
+            if level is not None:
+                assert dataclasses.astuple(level) == (level.px, level.sz, level.n)
+
+
+# -- lazy ladders behave as ladders of levels ------------------------------------
 
 ROWS = st.lists(_level(), max_size=6)
 READS = st.lists(st.tuples(st.sampled_from(["index", "slice", "iter", "prices", "sizes",
@@ -325,15 +362,24 @@ def _reads(ladder: wire.Ladder, reads: list[tuple[str, int, int]]) -> list[objec
     return out
 
 
+def _lazy_ladders(rows: list[dict[str, Any]]) -> list[wire.Ladder]:
+    return [wire.Ladder.from_rows(copy.deepcopy(rows)),
+            wire.Ladder.from_json(orjson.dumps(rows), len(rows)),
+            wire.Ladder.from_wire(tuple(r["px"] for r in rows), tuple(r["sz"] for r in rows),
+                                  tuple(r["n"] for r in rows))]
+
+
 @MANY
 @given(ROWS, READS)
-def test_a_ladder_over_rows_reads_as_a_ladder_of_levels(
+def test_a_lazy_ladder_reads_as_a_ladder_of_levels(
         rows: list[dict[str, Any]], reads: list[tuple[str, int, int]]) -> None:
     levels = [wire.Level(Decimal(r["px"]), Decimal(r["sz"]), r["n"]) for r in rows]
-    lazy, ready = wire.Ladder.from_rows(copy.deepcopy(rows)), wire.Ladder(levels)
-    assert _reads(lazy, reads) == _reads(ready, reads)
-    assert lazy == ready and list(lazy) == levels and len(lazy) == len(rows)
-    assert repr(lazy) == repr(ready)  # the same wire strings (scale, leading zeros)
+    ready = wire.Ladder(levels)
+    expected = _reads(ready, reads)
+    for lazy in _lazy_ladders(rows):
+        assert _reads(lazy, reads) == expected
+        assert lazy == ready and list(lazy) == levels and len(lazy) == len(rows)
+        assert repr(lazy) == repr(ready)  # the same wire strings (scale, leading zeros)
 
 
 # -- a book that repeats the last book's levels ------------------------------------------
@@ -359,6 +405,8 @@ def _check_repeated_head(first: bytes, coin: bytes, time_ms: bytes, form: bytes)
     levels = first[first.find(b'"levels":'):]
     repeated = (form % ((time_ms, coin) if b'{"time"' in form else (coin, time_ms))) + levels
     result = _same_as_exact(repeated)
+    parse._last_levels.entry = None  # the same frame, read whole
+    assert _same_as_exact(repeated) == result
     if form == HEAD_FORMS[0] and coin in SHORT_COINS and time_ms in SHORT_TIMES:
         # the compact head with a plain ASCII coin and a plain time: no decoding at all
         assert isinstance(result, wire.L2Book)

@@ -21,6 +21,7 @@ a frame to the exact readers, which decide alike or name the fault.
 
 from __future__ import annotations
 
+import dataclasses
 import operator
 import re
 from collections.abc import Callable, Sequence
@@ -434,6 +435,76 @@ def _post(frame: _Obj) -> PostResponse:
 # gives the same value or names the fault. So a fast path may only ever refuse, never
 # decide differently: tests/unit/test_parse_fast.py compares the two on random frames.
 
+# The frozen dataclasses' __init__ sets each field through object.__setattr__; the
+# messages built here per frame have their slots set through the slot descriptors instead:
+# the same objects (wire's classes have no __post_init__), made in about half the time.
+_Setter = Callable[[object, object], None]
+_new = object.__new__
+
+
+def _slot_setters(cls: type, names: str) -> list[_Setter]:
+    # The setters of the fields named, in that order; the names must be all the fields.
+    wanted = names.split()
+    if (sorted(wanted) != sorted(field.name for field in dataclasses.fields(cls))
+            or hasattr(cls, "__post_init__")):
+        raise TypeError(f"{cls.__name__} is not built from the fields {names}")
+    return [vars(cls)[name].__set__ for name in wanted]
+
+
+def _builder3(cls: type[_T], names: str) -> Callable[[Any, Any, Any], _T]:
+    s0, s1, s2 = _slot_setters(cls, names)
+
+    def build(a: Any, b: Any, c: Any) -> _T:
+        obj = _new(cls)
+        s0(obj, a)
+        s1(obj, b)
+        s2(obj, c)
+        return obj
+    return build
+
+
+def _builder4(cls: type[_T], names: str) -> Callable[[Any, Any, Any, Any], _T]:
+    s0, s1, s2, s3 = _slot_setters(cls, names)
+
+    def build(a: Any, b: Any, c: Any, d: Any) -> _T:
+        obj = _new(cls)
+        s0(obj, a)
+        s1(obj, b)
+        s2(obj, c)
+        s3(obj, d)
+        return obj
+    return build
+
+
+def _asset_ctx_builder() -> Callable[..., wire.AssetCtx]:
+    s0, s1, s2, s3, s4, s5, s6, s7, s8, s9, s10 = _slot_setters(
+        wire.AssetCtx, "coin mark_px oracle_px mid_px funding open_interest premium "
+                       "impact_pxs day_ntl_vlm prev_day_px day_base_vlm")
+
+    def build(coin: str, mark: Decimal, oracle: Decimal, mid: Decimal, funding: Decimal,
+              oi: Decimal, premium: Decimal, impact: tuple[Decimal, Decimal], ntl: Decimal,
+              prev: Decimal, base: Decimal) -> wire.AssetCtx:
+        ctx = _new(wire.AssetCtx)
+        s0(ctx, coin)
+        s1(ctx, mark)
+        s2(ctx, oracle)
+        s3(ctx, mid)
+        s4(ctx, funding)
+        s5(ctx, oi)
+        s6(ctx, premium)
+        s7(ctx, impact)
+        s8(ctx, ntl)
+        s9(ctx, prev)
+        s10(ctx, base)
+        return ctx
+    return build
+
+
+_new_level = _builder3(wire.Level, "px sz n")
+_new_book = _builder4(wire.L2Book, "coin time_ms bids asks")
+_new_bbo = _builder4(wire.Bbo, "coin time_ms bid ask")
+_new_asset_ctx = _asset_ctx_builder()
+
 _LEVEL_FIELDS = operator.itemgetter("px", "sz", "n")
 _CTX_UNSIGNED = operator.itemgetter("markPx", "oraclePx", "openInterest", "prevDayPx",
                                     "midPx", "dayNtlVlm", "dayBaseVlm")
@@ -444,38 +515,33 @@ _SIGNED_2_RE = re.compile(f"-?{_UNSIGNED},-?{_UNSIGNED}")
 
 
 # A book frame exactly in the exchange's compact form (with the "fast" flag of a fast
-# book, or without), its numbers valid, its counts JSON integers orjson keeps as int (18
-# digits at most). Once orjson has accepted the frame, a full match leaves nothing to
-# check: its level objects become the ladders as they are.
-_COUNT = r"[0-9]{1,18}+"
-_ROW = rf'\{{"px":"{_UNSIGNED}","sz":"{_UNSIGNED}","n":{_COUNT}\}}'
-_ROWS = rf"(?:{_ROW}(?:,{_ROW})*+)?+"
-_BOOK_FORM = (rf'\{{"channel":"l2Book","data":\{{"coin":"[^"\\]*+","time":{_COUNT},'
-              rf'"levels":\[\[{_ROWS}\],\[{_ROWS}\]\](?:,"fast":(?:true|false))?+\}}\}}')
-_BOOK_FORM_RE, _BOOK_FORM_BYTES_RE = re.compile(_BOOK_FORM), re.compile(_BOOK_FORM.encode())
+# book, or without): strict JSON with an ASCII coin, valid numbers and integers that
+# orjson would keep as int (18 digits, no leading zero). A full match of its text leaves
+# nothing to check, and nothing to decode yet: the ladders keep their sides' text.
+_INT = r"(?:0|[1-9][0-9]{0,17}+)"
+_ROW = rf'\{{"px":"{_UNSIGNED}","sz":"{_UNSIGNED}","n":{_INT}\}}'
+_SIDE = rf"\[(?:{_ROW}(?:,{_ROW})*+)?+\]"
+_BOOK_HEAD = rf'\{{"channel":"l2Book","data":\{{"coin":"([ !#-\[\]-~]*+)","time":({_INT}),'
+_BOOK_RE = re.compile(
+    rf'{_BOOK_HEAD}"levels":\[({_SIDE}),({_SIDE})\](?:,"fast":(?:true|false))?+\}}\}}'.encode())
+_BOOK_PREFIX, _LEVELS_AT = b'{"channel":"l2Book","data":{', len(b'"levels":[')
 
 
-def _compact_book(raw: object, frame: _Obj) -> wire.L2Book | None:
-    if isinstance(raw, bytes):
-        compact = _BOOK_FORM_BYTES_RE.fullmatch(raw) is not None
-    else:
-        compact = isinstance(raw, str) and _BOOK_FORM_RE.fullmatch(raw) is not None
-    if not compact:
+def _compact_book(raw: bytes) -> wire.L2Book | None:
+    match = _BOOK_RE.fullmatch(raw)
+    if match is None:
         return None
-    d = frame["data"]
-    bids, asks = (wire.Ladder.from_rows(side) for side in d["levels"])
-    if isinstance(raw, bytes):
-        _last_levels.entry = (raw[raw.find(_LEVELS_KEY):], bids, asks)
-    return wire.L2Book(d["coin"], d["time"], bids, asks)
+    coin, time_ms, bid_text, ask_text = match.groups()
+    bids = wire.Ladder.from_json(bid_text, bid_text.count(b"{"))
+    asks = wire.Ladder.from_json(ask_text, ask_text.count(b"{"))
+    _last_levels.entry = (raw[match.start(3) - _LEVELS_AT:], bids, asks)
+    return _new_book(coin.decode("ascii"), int(time_ms), bids, asks)
 
 
-# A quiet book is pushed again with a new time only: when a frame ends with the very
-# bytes of the last compact book's levels and starts with a valid head (strict JSON, an
-# ASCII coin, a time without leading zeros), it is a compact book whose levels are known
-# valid, and it shares that book's ladders (immutable) without being decoded at all.
-_LEVELS_KEY = b'"levels":'
-_BOOK_HEAD_RE = re.compile(rb'\{"channel":"l2Book","data":\{"coin":"([ !#-\[\]-~]*+)",'
-                           rb'"time":(0|[1-9][0-9]{0,17}+),')
+# A quiet book is pushed again with a new time only: a frame that ends with the very
+# bytes of the last compact book's levels and starts with a compact head is a compact
+# book too, and shares that book's (immutable) ladders.
+_BOOK_HEAD_RE = re.compile(_BOOK_HEAD.encode())
 
 
 class _LastLevels:
@@ -497,7 +563,7 @@ def _repeated_book(raw: bytes) -> wire.L2Book | None:
     head = _BOOK_HEAD_RE.fullmatch(raw, 0, len(raw) - len(levels))
     if head is None:
         return None
-    return wire.L2Book(head[1].decode("ascii"), int(head[2]), bids, asks)
+    return _new_book(head[1].decode("ascii"), int(head[2]), bids, asks)
 
 
 def _is_count(value: object) -> TypeGuard[int]:
@@ -517,8 +583,8 @@ def _bbo_fast(frame: _Obj) -> wire.Bbo:
             except (KeyError, TypeError):
                 return _bbo(frame)
             if _is_count(bn) and _is_count(an) and _UNSIGNED_4_RE.fullmatch(numbers):
-                return wire.Bbo(coin, time_ms, wire.Level(Decimal(bpx), Decimal(bsz), bn),
-                                wire.Level(Decimal(apx), Decimal(asz), an))
+                return _new_bbo(coin, time_ms, _new_level(Decimal(bpx), Decimal(bsz), bn),
+                                _new_level(Decimal(apx), Decimal(asz), an))
     return _bbo(frame)
 
 
@@ -537,10 +603,8 @@ def _asset_ctx_fast(frame: _Obj) -> wire.AssetCtx:
             if _UNSIGNED_9_RE.fullmatch(numbers) and _SIGNED_2_RE.fullmatch(signed_numbers):
                 mark, oracle, oi, prev, mid, ntl, base, bid, ask = map(Decimal, unsigned)
                 funding, premium = map(Decimal, signed)
-                return wire.AssetCtx(
-                    coin=coin, mark_px=mark, oracle_px=oracle, mid_px=mid, funding=funding,
-                    open_interest=oi, premium=premium, impact_pxs=(bid, ask),
-                    day_ntl_vlm=ntl, prev_day_px=prev, day_base_vlm=base)
+                return _new_asset_ctx(coin, mark, oracle, mid, funding, oi, premium,
+                                      (bid, ask), ntl, prev, base)
     return _asset_ctx(frame)
 
 
@@ -595,8 +659,10 @@ def parse_frame(raw: bytes | bytearray | memoryview | str) -> Event | ParseError
         raises: an unexpected exception inside the parser becomes `INTERNAL`.
     """
     try:
-        if type(raw) is bytes and (book := _repeated_book(raw)) is not None:
-            return book
+        if type(raw) is bytes and raw.startswith(_BOOK_PREFIX):
+            book = _repeated_book(raw) or _compact_book(raw)
+            if book is not None:
+                return book
         try:
             frame = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
@@ -612,8 +678,6 @@ def parse_frame(raw: bytes | bytearray | memoryview | str) -> Event | ParseError
             detail = f"channel {_short(channel)} is not read"
             return ParseError(_K.UNKNOWN_CHANNEL, detail, channel)
         try:  # as _guarded, inline: this runs for every frame
-            if channel == "l2Book" and (book := _compact_book(raw, frame)) is not None:
-                return book
             return read(frame)
         except _FieldError as bad:
             return ParseError(bad.kind, bad.detail, channel, bad.post_id)

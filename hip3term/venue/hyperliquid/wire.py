@@ -19,10 +19,13 @@ of the frame, and most readers want the top of the book only.
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, ClassVar, Literal, TypeAlias, overload
+
+import orjson
 
 JsonValue: TypeAlias = (
     bool | int | float | str | list["JsonValue"] | dict[str, "JsonValue"] | None
@@ -53,20 +56,26 @@ class Level:
     n: int
 
 
+# The first level of a validated compact side (see `Ladder.from_json`).
+_TOP_ROW = re.compile(rb'\[\{"px":"([^"]*+)","sz":"([^"]*+)","n":([0-9]++)\}')
+
+
 class Ladder(Sequence[Level]):
     """One side of a book, best price first: an immutable sequence of `Level`.
 
-    `Ladder(levels)` holds ready `Level`s. The parser's ladders hold validated wire
-    strings and build a level's Decimals when it is first read (all levels in one pass
-    when the ladder is iterated); `prices()` and `sizes()` skip the `Level` objects.
-    Ladders are equal when their levels are.
+    `Ladder(levels)` holds ready `Level`s. The parser's ladders hold the validated wire
+    form of their side (its JSON text, its decoded objects or its number strings) and
+    build a level's Decimals when it is first read (all levels in one pass when the
+    ladder is iterated); `prices()` and `sizes()` skip the `Level` objects. Ladders are
+    equal when their levels are.
     """
 
-    __slots__ = ("_cache", "_complete", "_len", "_n", "_pxs", "_rows", "_szs")
+    __slots__ = ("_cache", "_complete", "_json", "_len", "_n", "_pxs", "_rows", "_szs")
     _pxs: tuple[str, ...]
     _szs: tuple[str, ...]
     _n: tuple[int, ...]
     _rows: Sequence[dict[str, Any]] | None
+    _json: bytes | None
     _cache: list[Level | None] | None
 
     def __init__(self, levels: Iterable[Level] = ()) -> None:
@@ -74,7 +83,7 @@ class Ladder(Sequence[Level]):
         self._pxs = tuple(str(level.px) for level in built)
         self._szs = tuple(str(level.sz) for level in built)
         self._n = tuple(level.n for level in built)
-        self._len, self._rows = len(built), None
+        self._len, self._rows, self._json = len(built), None, None
         self._cache: list[Level | None] | None = list(built)
         self._complete = True
 
@@ -84,7 +93,8 @@ class Ladder(Sequence[Level]):
         """A lazy ladder over validated decimal strings (the parser's constructor)."""
         ladder = cls.__new__(cls)
         ladder._pxs, ladder._szs, ladder._n = pxs, szs, ns
-        ladder._len, ladder._rows, ladder._cache, ladder._complete = len(ns), None, None, False
+        ladder._len, ladder._rows, ladder._json = len(ns), None, None
+        ladder._cache, ladder._complete = None, False
         return ladder
 
     @classmethod
@@ -95,11 +105,34 @@ class Ladder(Sequence[Level]):
         this order: the columns are read from the rows' values, when first needed.
         """
         ladder = cls.__new__(cls)
-        ladder._len, ladder._rows, ladder._cache, ladder._complete = len(rows), rows, None, False
+        ladder._len, ladder._rows, ladder._json = len(rows), rows, None
+        ladder._cache, ladder._complete = None, False
         return ladder
 
+    @classmethod
+    def from_json(cls, text: bytes, count: int) -> Ladder:
+        """The laziest: a ladder over the JSON text of its side (the parser's).
+
+        `text` must be a validated side in the exchange's compact form, a list of `count`
+        objects `{"px":"<decimal>","sz":"<decimal>","n":<integer>}`. The top level is
+        read from the text alone; anything more decodes it (then as `from_rows`).
+        """
+        ladder = cls.__new__(cls)
+        ladder._len, ladder._rows, ladder._json = count, None, text
+        ladder._cache, ladder._complete = None, False
+        return ladder
+
+    def _decoded(self) -> Sequence[dict[str, Any]] | None:
+        # The rows, decoding the text first if that is what the ladder holds; None once
+        # the columns are built.
+        text = self._json
+        if text is not None:
+            self._rows = orjson.loads(text)
+            self._json = None
+        return self._rows
+
     def _columns(self) -> tuple[tuple[str, ...], tuple[str, ...], tuple[int, ...]]:
-        rows = self._rows
+        rows = self._decoded()
         if rows is not None:  # first column read of a ladder made from rows
             columns = tuple(zip(*map(dict.values, rows), strict=True))
             self._pxs, self._szs, self._n = columns if columns else ((), (), ())
@@ -132,12 +165,15 @@ class Ladder(Sequence[Level]):
             cache = self._cache = [None] * self._len
         level = cache[i]
         if level is None:
-            rows = self._rows
-            if rows is None:
-                level = Level(Decimal(self._pxs[i]), Decimal(self._szs[i]), self._n[i])
-            else:  # the top of a book is often all that is read: leave the columns be
+            # The top of a book is often all that is read: leave the rest as it is.
+            if i == 0 and self._json is not None and (top := _TOP_ROW.match(self._json)):
+                px, sz, n = top.groups()
+                level = Level(Decimal(px.decode()), Decimal(sz.decode()), int(n))
+            elif (rows := self._decoded()) is not None:
                 px, sz, n = rows[i].values()
                 level = Level(Decimal(px), Decimal(sz), n)
+            else:
+                level = Level(Decimal(self._pxs[i]), Decimal(self._szs[i]), self._n[i])
             cache[i] = level
         return level
 
