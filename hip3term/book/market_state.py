@@ -156,7 +156,7 @@ class MarketState:
         # and the prices behind the float-only ones (by value: equal Decimals give equal
         # floats).
         self._top_cache: tuple[object, object, _TopFeatures] | None = None
-        self._ctx_cache: tuple[Decimal, Decimal, float, Feature[float]] | None = None
+        self._ctx_cache: _CtxDerived | None = None
         self._pair_cache: tuple[float, Decimal, Decimal, _Pair | None] | None = None
 
     # -- updates ---------------------------------------------------------------------
@@ -405,12 +405,10 @@ class MarketState:
         if ctx_age_ns > self._ctx_stale_ns:
             bad = Feature.invalid(f"asset context stale ({ctx_age_ns / _NS_PER_S:.1f} s)")
             return bad, bad, bad, bad
-        cached = self._ctx_cache
-        if cached is None or cached[0] != ctx.oracle_px or cached[1] != ctx.mark_px:
-            oracle = float(ctx.oracle_px)
-            cached = self._ctx_cache = (ctx.oracle_px, ctx.mark_px, oracle, _feature(
-                relative_bps(float(ctx.mark_px), oracle), "oracle price not positive"))
-        mark_oracle = cached[3]
+        derived = self._ctx_cache
+        if derived is None or derived[0] is not ctx:
+            derived = self._ctx_derived(ctx)
+        oracle, mark_oracle = derived[3], derived[4]
         unchanged_ns = now_ns - ctx.oracle_changed_ns
         age_s = max(0, unchanged_ns) / _NS_PER_S
         reason = book_reason
@@ -418,22 +416,34 @@ class MarketState:
             reason = "no top of book"
         if not reason and unchanged_ns > self._frozen_ns:
             reason = f"oracle frozen ({age_s:.1f} s unchanged)"
-        pair = None if reason or bid is None or ask is None else self._dislocations(
-            cached[2], bid.px, ask.px)
+        pair: _Pair | None = None
+        if not reason and bid is not None and ask is not None:
+            # the dislocations change with the touch prices and the oracle only
+            cached = self._pair_cache
+            bid_px, ask_px = bid.px, ask.px
+            if cached is None or cached[0] != oracle or cached[1] != bid_px or (
+                    cached[2] != ask_px):
+                raw = dislocation_bps(float(bid_px), float(ask_px), oracle)
+                cached = self._pair_cache = (oracle, bid_px, ask_px, None if raw is None else (
+                    Feature(raw[0]), Feature(raw[1])))
+            pair = cached[3]
         if pair is None:
             bad = Feature.invalid(reason or "oracle price not positive")
             return bad, bad, mark_oracle, Feature(age_s)
         return pair[0], pair[1], mark_oracle, Feature(age_s)
 
-    def _dislocations(self, oracle: float, bid_px: Decimal, ask_px: Decimal) -> _Pair | None:
-        cached = self._pair_cache
-        if cached is not None and cached[0] == oracle and cached[1] == bid_px and (
-                cached[2] == ask_px):
-            return cached[3]
-        raw = dislocation_bps(float(bid_px), float(ask_px), oracle)
-        pair = None if raw is None else (Feature(raw[0]), Feature(raw[1]))
-        self._pair_cache = (oracle, bid_px, ask_px, pair)
-        return pair
+    def _ctx_derived(self, ctx: AssetContext) -> _CtxDerived:
+        # the oracle as a float and mark-oracle, kept for `ctx` (and for a later context
+        # of the same prices)
+        cached = self._ctx_cache
+        if cached is None or cached[1] != ctx.oracle_px or cached[2] != ctx.mark_px:
+            oracle = float(ctx.oracle_px)
+            cached = (ctx, ctx.oracle_px, ctx.mark_px, oracle, _feature(
+                relative_bps(float(ctx.mark_px), oracle), "oracle price not positive"))
+        else:
+            cached = (ctx, *cached[1:])
+        self._ctx_cache = cached
+        return cached
 
     def _vol_features(self, now_ns: int, book_reason: str) -> tuple[Feature[float], ...]:
         if book_reason:
@@ -461,6 +471,7 @@ class MarketState:
 
 _TopFeatures = tuple[Feature[Decimal], Feature[float], Feature[float], Feature[float]]
 _Pair = tuple[Feature[float], Feature[float]]
+_CtxDerived = tuple[AssetContext, Decimal, Decimal, float, Feature[float]]
 
 
 def _feature(value: float | None, reason: str) -> Feature[float]:

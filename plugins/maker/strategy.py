@@ -49,6 +49,7 @@ _CANCEL_REPEAT_NS = _NS_PER_S
 _REQUIRED = ("mid", "microprice", "spread_bps", "mark_oracle_bps", "oracle_age_s",
              "rv_1s_bps", "rv_10s_bps")
 _FAILED = frozenset({"rejected", "denied", "failed"})
+_INSIDE_KEPT = 512  # prices one tick inside the book kept by best price (the touch revisits)
 
 
 class MakerState(enum.StrEnum):
@@ -184,7 +185,8 @@ class Maker(Strategy[MakerParams]):
         # restating the same top). The same holds for the price one tick inside the book.
         self._wanted_key: tuple[object, ...] | None = None
         self._wanted: dict[bool, Quote] = {}
-        self._inside: dict[bool, tuple[Decimal, Decimal | None]] = {}
+        self._inside: dict[tuple[bool, Decimal], Decimal | None] = {}
+        self._inside_rules: object = None  # the rules the kept prices were made with
 
     # -- callbacks ---------------------------------------------------------------------
 
@@ -373,17 +375,22 @@ class Maker(Strategy[MakerParams]):
                       other: Decimal) -> Decimal | None:
         # The valid price one tick inside the other side's best (`other`): below the best
         # ask for a bid, above the best bid for an ask (None when there is none).
-        cached = self._inside.get(is_buy)
-        if cached is not None and cached[0] == other:
-            return cached[1]
-        rules = ctx.rules
+        rules, kept = ctx.rules, self._inside
+        if rules is not self._inside_rules:
+            kept.clear()
+            self._inside_rules = rules
+        key = (is_buy, other)
+        if key in kept:
+            return kept[key]
         try:
             tick = rules.price_tick(other)
             inside: Decimal | None = rules.round_price(
                 other - tick if is_buy else other + tick, is_buy=is_buy, aggressive=False)
         except MarketError:
             inside = None
-        self._inside[is_buy] = (other, inside)
+        if len(kept) >= _INSIDE_KEPT:
+            kept.clear()  # the touch wanders: start again rather than grow
+        kept[key] = inside
         return inside
 
     def _update_side(self, ctx: StrategyContext[MakerParams], is_buy: bool,

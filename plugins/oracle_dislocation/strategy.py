@@ -134,16 +134,22 @@ class OracleDislocation(Strategy[OracleDislocationParams]):
     # -- callbacks ---------------------------------------------------------------------
 
     def on_book(self, ctx: StrategyContext[OracleDislocationParams]) -> None:
-        self._evaluate(ctx)
+        # the oracle features on every update; the whole snapshot only for a signal (the
+        # gate reads it), at the same time, so with the same values
+        oracle = ctx.oracle_features()
+        position = ctx.position()
+        if position is not None:
+            self._manage_exit(ctx, oracle, position)
+        else:
+            self._flatten_ns = None
+        found = self._signal(oracle, self.fee_bps(ctx) if self._fee_bps is None
+                             else self._fee_bps)
+        if found is not None:
+            self._on_signal(ctx, ctx.features(), position, *found)
 
-    def on_bbo(self, ctx: StrategyContext[OracleDislocationParams]) -> None:
-        self._evaluate(ctx)
-
-    def on_asset_ctx(self, ctx: StrategyContext[OracleDislocationParams]) -> None:
-        self._evaluate(ctx)
-
-    def on_timer(self, ctx: StrategyContext[OracleDislocationParams]) -> None:
-        self._evaluate(ctx)
+    # every market update and the timer evaluate the same rule (one call less than a
+    # method that calls it: these run on every frame)
+    on_bbo = on_asset_ctx = on_timer = on_book
 
     def on_order_update(self, ctx: StrategyContext[OracleDislocationParams],
                         update: OrderUpdateLike) -> None:
@@ -160,19 +166,6 @@ class OracleDislocation(Strategy[OracleDislocationParams]):
                 "signals": self.signals, "entries": self.entries}
 
     # -- decisions ---------------------------------------------------------------------
-
-    def _evaluate(self, ctx: StrategyContext[OracleDislocationParams]) -> None:
-        # the oracle features on every update; the whole snapshot only for a signal (the
-        # gate reads it), at the same time, so with the same values
-        oracle = ctx.oracle_features()
-        position = ctx.position()
-        if position is not None:
-            self._manage_exit(ctx, oracle, position)
-        else:
-            self._flatten_ns = None
-        found = self._signal(oracle, self.fee_bps(ctx))
-        if found is not None:
-            self._on_signal(ctx, ctx.features(), position, *found)
 
     def _signal(self, features: OracleFeatures,
                 fee_bps: float) -> tuple[Side, float, float] | None:  # fmt: skip
