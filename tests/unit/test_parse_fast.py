@@ -41,6 +41,7 @@ MANY = settings(max_examples=250, deadline=None)  # no deadline: never depend on
 def _exact_readers_only() -> Iterator[None]:
     with (mock.patch.object(parse, "_READERS", parse._EXACT_READERS),
           mock.patch.object(parse, "_compact_book", lambda raw: None),
+          mock.patch.object(parse, "_compact_quote", lambda raw: None),
           mock.patch.object(parse, "_repeated_book", lambda raw: None)):
         yield
 
@@ -83,9 +84,9 @@ CTX_FIELDS = {"funding": SIGNED, "openInterest": DECIMAL, "prevDayPx": DECIMAL,
               "dayNtlVlm": DECIMAL, "premium": SIGNED, "oraclePx": DECIMAL, "markPx": DECIMAL,
               "midPx": DECIMAL, "impactPxs": st.lists(DECIMAL, min_size=2, max_size=2),
               "dayBaseVlm": DECIMAL}
-CTX = st.builds(lambda coin, ctx: {"channel": "activeAssetCtx",
-                                   "data": {"coin": coin, "ctx": ctx}},
-                COIN, st.fixed_dictionaries(CTX_FIELDS))
+CTX = st.builds(lambda coin, values: {"channel": "activeAssetCtx", "data": {
+    "coin": coin, "ctx": dict(zip(CTX_FIELDS, values, strict=True))}},  # the exchange's order
+    COIN, st.tuples(*CTX_FIELDS.values()))
 FRAMES = {"l2Book": BOOK, "bbo": BBO, "activeAssetCtx": CTX}
 
 # What a broken frame may hold instead: numbers the exchange never sends, other types,
@@ -232,18 +233,40 @@ ODD_INTEGER_TEXT = [b"01", b"00", b"-0", b"-1", b"1.0", b"1e2", b"1E2", b"+1", b
                     b"1 ", b"9999999999999999999", b"18446744073709551616", b"true", b'"1"']
 
 
-def test_every_odd_integer_text_in_every_real_book_fails_or_reads_alike() -> None:
-    for msg in _real_frames("l2Book"):
+def test_every_odd_integer_text_in_every_real_book_or_quote_fails_or_reads_alike() -> None:
+    for msg in _real_frames("l2Book") + _real_frames("bbo"):
         raw = orjson.dumps(msg)
         _same_as_exact(raw)
         after_raw = parse._last_levels.entry
-        assert after_raw is not None
         for found in re.finditer(rb'"(?:n|time)":([0-9]+)', raw):
             for text in ODD_INTEGER_TEXT:
                 edited = raw[:found.start(1)] + text + raw[found.end(1):]
                 for last in (None, after_raw):  # read whole, or right after `raw`
                     parse._last_levels.entry = last
                     _same_as_exact(edited)
+
+
+def test_every_escaped_character_in_every_real_market_frame_reads_alike() -> None:
+    # "\u0031" is "1" to JSON: the text paths leave such frames to the decoder.
+    for msg in _real_market_frames():
+        raw = orjson.dumps(msg)
+        for found in re.finditer(rb'"([^"\\])', raw):
+            escaped = b"\\u%04x" % found[1][0]
+            _same_as_exact(raw[:found.start(1)] + escaped + raw[found.end(1):])
+
+
+ODD_COIN_TEXT = [b"", b"a b~!", b"\xc3\xa9", b"xyz:\xe2\x82\xac", b"\xff", b"\xc3", b"\x01",
+                 b"\x7f", b"\\u0041", b"\\\"", b"a\"b", b"\t"]
+
+
+def test_every_odd_coin_text_in_every_real_market_frame_fails_or_reads_alike() -> None:
+    for msg in _real_market_frames():
+        raw = orjson.dumps(msg)
+        found = re.search(rb'"coin":"([^"]*)"', raw)
+        assert found is not None
+        for text in ODD_COIN_TEXT:
+            parse._last_levels.entry = None
+            _same_as_exact(raw[:found.start(1)] + text + raw[found.end(1):])
 
 
 def test_every_key_dropped_or_doubled_in_every_real_market_frame_reads_alike() -> None:
@@ -302,20 +325,18 @@ def test_compact_well_formed_frames_skip_the_exact_readers(data: st.DataObject,
     frame = data.draw(FRAMES[channel].filter(lambda f: _usual(f)))
     raw = orjson.dumps(frame)
     expected = _exact(raw)
-    with mock.patch.multiple(parse, _book=_refuse, _bbo=_refuse, _asset_ctx=_refuse,
-                             _fast_ladders=_refuse):
+    with mock.patch.object(parse, "orjson", _refuse_module()):  # not even decoded
         assert parse_frame(raw) == expected
 
 
 def _usual(frame: dict[str, Any]) -> bool:
-    # What the fast paths are for: no null quote side; a book's integers of 18 digits at
-    # most and its coin in printable ASCII without a quote or a backslash.
+    # What the fast paths are for: no null quote side; integers of 18 digits at most; a
+    # coin in printable ASCII without a quote or a backslash.
     data = frame["data"]
-    if "levels" not in data:
-        return None not in data.get("bbo", ())
-    counts = [data["time"]] + [level["n"] for side in data["levels"] for level in side]
-    return max(counts) < 10**18 and all(" " <= c <= "~" and c not in '"\\'
-                                        for c in data["coin"])
+    levels = data.get("levels") or [[side] for side in data.get("bbo", ()) if side]
+    counts = [data.get("time", 0)] + [level["n"] for side in levels for level in side]
+    return (None not in data.get("bbo", ()) and max(counts) < 10**18
+            and all(" " <= c <= "~" and c not in '"\\' for c in data["coin"]))
 
 
 @pytest.mark.parametrize("channel", sorted(FRAMES))

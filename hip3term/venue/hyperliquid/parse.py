@@ -566,6 +566,38 @@ def _repeated_book(raw: bytes) -> wire.L2Book | None:
     return _new_book(head[1].decode("ascii"), int(head[2]), bids, asks)
 
 
+# The usual quote and asset context in the exchange's compact form, read from their text
+# (as latin-1: a byte outside ASCII cannot match), with the same guarantees as a book.
+_NUMBER, _SIGNED_NUMBER, _COIN = f"({_UNSIGNED})", f"(-?{_UNSIGNED})", r"([ !#-\[\]-~]*+)"
+_QUOTE_LEVEL = rf'\{{"px":"{_NUMBER}","sz":"{_NUMBER}","n":({_INT})\}}'
+_BBO_RE = re.compile(rf'\{{"channel":"bbo","data":\{{"coin":"{_COIN}","time":({_INT}),'
+                     rf'"bbo":\[{_QUOTE_LEVEL},{_QUOTE_LEVEL}\]\}}\}}')
+_CTX_RE = re.compile(
+    rf'\{{"channel":"activeAssetCtx","data":\{{"coin":"{_COIN}","ctx":\{{'
+    rf'"funding":"{_SIGNED_NUMBER}","openInterest":"{_NUMBER}","prevDayPx":"{_NUMBER}",'
+    rf'"dayNtlVlm":"{_NUMBER}","premium":"{_SIGNED_NUMBER}","oraclePx":"{_NUMBER}",'
+    rf'"markPx":"{_NUMBER}","midPx":"{_NUMBER}","impactPxs":\["{_NUMBER}","{_NUMBER}"\],'
+    rf'"dayBaseVlm":"{_NUMBER}"\}}\}}\}}')
+_BBO_PREFIX, _CTX_PREFIX = b'{"channel":"bbo",', b'{"channel":"activeAssetCtx",'
+
+
+def _compact_quote(raw: bytes) -> wire.Bbo | wire.AssetCtx | None:
+    if raw.startswith(_BBO_PREFIX):
+        if (bbo := _BBO_RE.fullmatch(raw.decode("latin-1"))) is None:
+            return None
+        coin, time_ms, bpx, bsz, bn, apx, asz, an = bbo.groups()
+        return _new_bbo(coin, int(time_ms), _new_level(Decimal(bpx), Decimal(bsz), int(bn)),
+                        _new_level(Decimal(apx), Decimal(asz), int(an)))
+    if raw.startswith(_CTX_PREFIX):
+        if (ctx := _CTX_RE.fullmatch(raw.decode("latin-1"))) is None:
+            return None
+        funding, oi, prev, ntl, premium, oracle, mark, mid, bid, ask, base = map(
+            Decimal, ctx.groups()[1:])
+        return _new_asset_ctx(ctx[1], mark, oracle, mid, funding, oi, premium, (bid, ask),
+                              ntl, prev, base)
+    return None
+
+
 def _is_count(value: object) -> TypeGuard[int]:
     return type(value) is int and value >= 0
 
@@ -659,10 +691,12 @@ def parse_frame(raw: bytes | bytearray | memoryview | str) -> Event | ParseError
         raises: an unexpected exception inside the parser becomes `INTERNAL`.
     """
     try:
-        if type(raw) is bytes and raw.startswith(_BOOK_PREFIX):
-            book = _repeated_book(raw) or _compact_book(raw)
-            if book is not None:
-                return book
+        if type(raw) is bytes:  # the usual market frames first, read from their text
+            if raw.startswith(_BOOK_PREFIX):
+                if (book := _repeated_book(raw) or _compact_book(raw)) is not None:
+                    return book
+            elif (quote := _compact_quote(raw)) is not None:
+                return quote
         try:
             frame = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
