@@ -3,7 +3,7 @@
 `parse_frame` reads the usual market frames by fast paths: a book frame in the compact
 form is matched whole on its text, not decoded, and its ladders keep their sides' text
 (`wire.Ladder.from_json`); a book frame ending with the very levels of the last one needs
-only its head read; the usual bbo and activeAssetCtx frames are read in a straight line.
+only its head read; the usual bbo and activeAssetCtx frames are read from their text too.
 A fast path may only refuse a frame to the exact readers, never decide otherwise.
 Each test here draws frames, valid and broken (values of another type, numbers the
 exchange never sends, missing or extra keys, keys reordered, other spacing, bytes or
@@ -38,9 +38,8 @@ MANY = settings(max_examples=250, deadline=None)  # no deadline: never depend on
 
 
 @contextlib.contextmanager
-def _exact_readers_only() -> Iterator[None]:
-    with (mock.patch.object(parse, "_READERS", parse._EXACT_READERS),
-          mock.patch.object(parse, "_compact_book", lambda raw: None),
+def _exact_readers_only() -> Iterator[None]:  # the parser without its fast paths
+    with (mock.patch.object(parse, "_compact_book", lambda raw: None),
           mock.patch.object(parse, "_compact_quote", lambda raw: None),
           mock.patch.object(parse, "_repeated_book", lambda raw: None)):
         yield

@@ -11,12 +11,13 @@ null or list where a decimal string belongs is `BAD_TYPE`. Prices and sizes are
 unsigned: a `-` there is `BAD_NUMBER`. Times, ids and counts (`time`, `oid`, `tid`, `n`,
 post `id`) must be non-negative JSON integers.
 
-Book sides are validated in bulk and turned into `Decimal` lazily by `wire.Ladder`: a book
-frame in the exchange's own compact form is checked whole by one regular expression over
-its text, any other by one over its joined number strings; only when that check fails does
-the parser walk the levels one by one to say precisely what is wrong. The usual bbo and
-activeAssetCtx frames take similar straight-line paths. Every fast path only ever refuses
-a frame to the exact readers, which decide alike or name the fault.
+The usual book, bbo and activeAssetCtx frames, in the exchange's own compact form, are
+read from their bytes by one strict regular expression each, without decoding the JSON;
+a book's sides then stay text until read (`wire.Ladder`), and a book repeating the last
+one's levels needs only its head checked. Any other frame is decoded: its book sides are
+validated in bulk (one regular expression over the joined number strings) and only when
+that fails does the parser walk the levels one by one to say precisely what is wrong.
+A fast path only ever refuses a frame to the exact readers, never decides otherwise.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import re
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from types import MappingProxyType
-from typing import Any, TypeGuard, TypeVar, cast
+from typing import Any, TypeVar, cast
 
 import orjson
 
@@ -430,10 +431,11 @@ def _post(frame: _Obj) -> PostResponse:
 
 
 # -- fast paths for the market data of every frame -------------------------------------
-# Each handles the usual shape of its channel in a straight line and hands anything else
-# (a null, an absent optional field, any irregularity) to the exact reader above, which
-# gives the same value or names the fault. So a fast path may only ever refuse, never
-# decide differently: tests/unit/test_parse_fast.py compares the two on random frames.
+# The usual book, bbo and activeAssetCtx frames come in the exchange's compact form: each
+# is read from its text by one strict pattern, without decoding. Any other frame (a null,
+# an absent optional field, other spacing, any irregularity) is decoded and read by the
+# readers above, which give the same value or name the fault. So a fast path may only
+# ever refuse, never decide differently: tests/unit/test_parse_fast.py compares the two.
 
 # The frozen dataclasses' __init__ sets each field through object.__setattr__; the
 # messages built here per frame have their slots set through the slot descriptors instead:
@@ -504,14 +506,6 @@ _new_level = _builder3(wire.Level, "px sz n")
 _new_book = _builder4(wire.L2Book, "coin time_ms bids asks")
 _new_bbo = _builder4(wire.Bbo, "coin time_ms bid ask")
 _new_asset_ctx = _asset_ctx_builder()
-
-_LEVEL_FIELDS = operator.itemgetter("px", "sz", "n")
-_CTX_UNSIGNED = operator.itemgetter("markPx", "oraclePx", "openInterest", "prevDayPx",
-                                    "midPx", "dayNtlVlm", "dayBaseVlm")
-_CTX_SIGNED = operator.itemgetter("funding", "premium")
-_UNSIGNED_4_RE = re.compile(",".join([_UNSIGNED] * 4))
-_UNSIGNED_9_RE = re.compile(",".join([_UNSIGNED] * 9))
-_SIGNED_2_RE = re.compile(f"-?{_UNSIGNED},-?{_UNSIGNED}")
 
 
 # A book frame exactly in the exchange's compact form (with the "fast" flag of a fast
@@ -598,51 +592,9 @@ def _compact_quote(raw: bytes) -> wire.Bbo | wire.AssetCtx | None:
     return None
 
 
-def _is_count(value: object) -> TypeGuard[int]:
-    return type(value) is int and value >= 0
-
-
-def _bbo_fast(frame: _Obj) -> wire.Bbo:
-    d = frame.get("data")
-    if type(d) is dict:
-        coin, time_ms, sides = d.get("coin"), d.get("time"), d.get("bbo")
-        if (type(coin) is str and _is_count(time_ms) and type(sides) is list
-                and len(sides) == 2 and type(bid := sides[0]) is dict
-                and type(ask := sides[1]) is dict):
-            try:
-                (bpx, bsz, bn), (apx, asz, an) = _LEVEL_FIELDS(bid), _LEVEL_FIELDS(ask)
-                numbers = ",".join((bpx, bsz, apx, asz))
-            except (KeyError, TypeError):
-                return _bbo(frame)
-            if _is_count(bn) and _is_count(an) and _UNSIGNED_4_RE.fullmatch(numbers):
-                return _new_bbo(coin, time_ms, _new_level(Decimal(bpx), Decimal(bsz), bn),
-                                _new_level(Decimal(apx), Decimal(asz), an))
-    return _bbo(frame)
-
-
-def _asset_ctx_fast(frame: _Obj) -> wire.AssetCtx:
-    # Every field present and a string: absent or null optional fields take the exact
-    # reader, which knows what they mean.
-    d = frame.get("data")
-    if type(d) is dict and type(coin := d.get("coin")) is str and type(c := d.get("ctx")) is dict:
-        impact = c.get("impactPxs")
-        if type(impact) is list and len(impact) == 2:
-            try:
-                unsigned, signed = (*_CTX_UNSIGNED(c), *impact), _CTX_SIGNED(c)
-                numbers, signed_numbers = ",".join(unsigned), ",".join(signed)
-            except (KeyError, TypeError):
-                return _asset_ctx(frame)
-            if _UNSIGNED_9_RE.fullmatch(numbers) and _SIGNED_2_RE.fullmatch(signed_numbers):
-                mark, oracle, oi, prev, mid, ntl, base, bid, ask = map(Decimal, unsigned)
-                funding, premium = map(Decimal, signed)
-                return _new_asset_ctx(coin, mark, oracle, mid, funding, oi, premium,
-                                      (bid, ask), ntl, prev, base)
-    return _asset_ctx(frame)
-
-
 # -- entry points ----------------------------------------------------------------------
 
-_EXACT_READERS: dict[str, Callable[[_Obj], Event]] = {
+_READERS: dict[str, Callable[[_Obj], Event]] = {
     "l2Book": lambda f: _book(_data_obj(f)), "bbo": _bbo,
     "trades": lambda f: wire.Trades(_each(_data(f), "data", _trade)),
     "activeAssetCtx": _asset_ctx, "allMids": _all_mids,
@@ -650,10 +602,6 @@ _EXACT_READERS: dict[str, Callable[[_Obj], Event]] = {
     "userFills": _user_fills, "user": _user_event, "error": _channel_error,
     "subscriptionResponse": lambda f: _ack(_data_obj(f)),
     "pong": lambda f: wire.Pong(), "post": _post,
-}
-
-_READERS: dict[str, Callable[[_Obj], Event]] = {
-    **_EXACT_READERS, "bbo": _bbo_fast, "activeAssetCtx": _asset_ctx_fast,
 }
 
 CHANNELS = frozenset(_READERS)
