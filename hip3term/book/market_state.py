@@ -149,6 +149,7 @@ class MarketState:
         self._trades_seen = False
         self._ctx: AssetContext | None = None
         self._vol.restart()
+        self._vol_top: tuple[Decimal, Decimal] | None = None  # the prices of the last mid
         self._flow.clear()
         # Features that change only with the top of the book or the context, kept with what
         # they were computed from: the top levels (by identity: levels are immutable, and
@@ -185,8 +186,14 @@ class MarketState:
             self.counters["stale_frames"] += 1
             return False
         bids, asks = book.bids, book.asks
-        bid = bids[0] if bids else None
-        ask = asks[0] if asks else None
+        try:  # an index is cheaper than a length and an index on the parser's ladders
+            bid = bids[0]
+        except IndexError:
+            bid = None
+        try:
+            ask = asks[0]
+        except IndexError:
+            ask = None
         if bid is not None and ask is not None and bid.px >= ask.px:
             bids, asks = _uncross(bids, asks)
             bid, ask = (bids[0] if bids else None), (asks[0] if asks else None)
@@ -203,7 +210,11 @@ class MarketState:
         if bbo.coin != self.coin:
             self.counters["other_coin"] += 1
             return False
-        if bbo.time_ms < self._top_time_ms():
+        book_ms, last = self._book_time_ms, self._bbo
+        top_ms = -1 if book_ms is None else book_ms  # `_top_time_ms()`, in place
+        if last is not None and last.time_ms > top_ms:
+            top_ms = last.time_ms
+        if bbo.time_ms < top_ms:
             self.counters["stale_frames"] += 1
             return False
         bid, ask = bbo.bid, bbo.ask
@@ -244,12 +255,10 @@ class MarketState:
             return False
         previous = self._ctx
         changed = previous is None or previous.oracle_px != ctx.oracle_px
-        self._ctx = AssetContext(
-            oracle_px=ctx.oracle_px, mark_px=ctx.mark_px, mid_px=ctx.mid_px,
-            funding=ctx.funding, open_interest=ctx.open_interest, premium=ctx.premium,
-            received_ns=local_ns,
-            oracle_changed_ns=local_ns if changed or previous is None
-            else previous.oracle_changed_ns,
+        self._ctx = AssetContext(  # positional: a third cheaper than by keyword
+            ctx.oracle_px, ctx.mark_px, ctx.mid_px, ctx.funding, ctx.open_interest,
+            ctx.premium, local_ns,
+            local_ns if changed or previous is None else previous.oracle_changed_ns,
         )
         return True
 
@@ -268,6 +277,7 @@ class MarketState:
         vol = self._vol
         if self._top_ns is not None and local_ns - self._top_ns > self._book_stale_ns:
             vol.restart()
+            self._vol_top = None
         self._top_ns = local_ns
         if self._exch_ms is None or time_ms >= self._exch_ms:
             self._exch_ms, self._exch_ns = time_ms, local_ns
@@ -275,8 +285,14 @@ class MarketState:
         bid, ask = (self._book_bid, self._book_ask) if bbo is None else (bbo.bid, bbo.ask)
         if bid is None or ask is None:
             vol.restart()
-        else:
-            vol.observe(local_ns, float(bid.px + ask.px) / 2.0)
+            self._vol_top = None
+            return
+        # the tracker ignores a mid equal to the last one: equal prices, equal mid
+        bid_px, ask_px = bid.px, ask.px
+        last = self._vol_top
+        if last is None or last[0] != bid_px or last[1] != ask_px:
+            vol.observe(local_ns, float(bid_px + ask_px) / 2.0)
+            self._vol_top = (bid_px, ask_px)
 
     # -- reads -----------------------------------------------------------------------
 
@@ -326,7 +342,10 @@ class MarketState:
 
     def book_age_s(self, now_ns: int) -> float | None:
         """Seconds since the last book update (l2Book or bbo), None before any."""
-        return None if self._top_ns is None else max(0, now_ns - self._top_ns) / _NS_PER_S
+        if self._top_ns is None:
+            return None
+        age_ns = now_ns - self._top_ns
+        return (age_ns if age_ns > 0 else 0) / _NS_PER_S
 
     @property
     def recent_trades(self) -> Sequence[TradeLike]:
@@ -372,7 +391,7 @@ class MarketState:
         rule that reads only those on every update (see `book.features.OracleFeatures`)."""
         bbo = self._bbo
         bid, ask = (self._book_bid, self._book_ask) if bbo is None else (bbo.bid, bbo.ask)
-        return OracleFeatures._make(self._oracle_features(
+        return _tuple_new(OracleFeatures, self._oracle_features(
             now_ns, bid, ask, self._book_reason(now_ns, bid, ask)))
 
     def _book_reason(self, now_ns: int, bid: LevelLike | None, ask: LevelLike | None) -> str:
@@ -410,7 +429,7 @@ class MarketState:
             derived = self._ctx_derived(ctx)
         oracle, mark_oracle = derived[3], derived[4]
         unchanged_ns = now_ns - ctx.oracle_changed_ns
-        age_s = max(0, unchanged_ns) / _NS_PER_S
+        age_s = (unchanged_ns if unchanged_ns > 0 else 0) / _NS_PER_S
         reason = book_reason
         if not reason and (bid is None or ask is None):
             reason = "no top of book"
@@ -425,12 +444,12 @@ class MarketState:
                     cached[2] != ask_px):
                 raw = dislocation_bps(float(bid_px), float(ask_px), oracle)
                 cached = self._pair_cache = (oracle, bid_px, ask_px, None if raw is None else (
-                    Feature(raw[0]), Feature(raw[1])))
+                    _tuple_new(Feature, (raw[0], "")), _tuple_new(Feature, (raw[1], ""))))
             pair = cached[3]
         if pair is None:
             bad = Feature.invalid(reason or "oracle price not positive")
-            return bad, bad, mark_oracle, Feature(age_s)
-        return pair[0], pair[1], mark_oracle, Feature(age_s)
+            return bad, bad, mark_oracle, _tuple_new(Feature, (age_s, ""))
+        return pair[0], pair[1], mark_oracle, _tuple_new(Feature, (age_s, ""))
 
     def _ctx_derived(self, ctx: AssetContext) -> _CtxDerived:
         # the oracle as a float and mark-oracle, kept for `ctx` (and for a later context
@@ -452,7 +471,7 @@ class MarketState:
         vol = self._vol
         values = vol.values_bps(now_ns)
         if None not in values:
-            return tuple(map(Feature, values))
+            return tuple([_tuple_new(Feature, (value, "")) for value in values])
         covered_s = vol.covered_ns(now_ns) / _NS_PER_S
         return tuple(Feature[float].invalid(
             f"warming up ({covered_s:.1f} of {window_s:g} s covered)") if value is None
@@ -466,10 +485,14 @@ class MarketState:
         exch_now = self.exchange_now_ms(now_ns)
         if exch_now is None:
             return Feature.invalid("no exchange time yet")
-        return Feature(float(self._flow.value(exch_now)))
+        return _tuple_new(Feature, (float(self._flow.value(exch_now)), ""))
 
 
 _TopFeatures = tuple[Feature[Decimal], Feature[float], Feature[float], Feature[float]]
+# `_tuple_new(Feature, (value, ""))` is `Feature(value)` (and `_tuple_new(OracleFeatures,
+# four)` is `OracleFeatures(*four)`) without the named tuple's Python-level constructor:
+# the hot paths build a few of them on every update
+_tuple_new = tuple.__new__
 _Pair = tuple[Feature[float], Feature[float]]
 _CtxDerived = tuple[AssetContext, Decimal, Decimal, float, Feature[float]]
 
@@ -477,7 +500,7 @@ _CtxDerived = tuple[AssetContext, Decimal, Decimal, float, Feature[float]]
 def _feature(value: float | None, reason: str) -> Feature[float]:
     if value is None or not math.isfinite(value):
         return Feature.invalid(reason)
-    return Feature(value)
+    return _tuple_new(Feature, (value, ""))
 
 
 def _top_features(bid: LevelLike, ask: LevelLike) -> _TopFeatures:

@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hip3term.book import Features, FeatureSettings, MarketState
+from hip3term.book.features import VOL_WINDOWS_S, RealizedVolatility
 from hip3term.venue.hyperliquid.parse import parse_frame
 from hip3term.venue.hyperliquid.wire import (
     AssetCtx,
@@ -548,3 +549,38 @@ def test_cached_top_features_follow_a_top_written_differently() -> None:
     assert str(state.features(1).mid.value) == str((Decimal("99.9") + Decimal("100.1")) / 2)
     state.on_l2_book(book(1_001, [lv("99.90", "2")], [lv("100.1", "2")]), 2)
     assert str(state.features(3).mid.value) == str((Decimal("99.90") + Decimal("100.1")) / 2)
+
+
+_paced_step = st.tuples(_update, st.sampled_from([0, S // 10, S // 3, S, 3 * S // 2, 3 * S]),
+                       st.booleans())
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_paced_step, min_size=1, max_size=60))
+def test_realized_vol_follows_every_mid_the_book_shows(
+        steps: list[tuple[tuple[str, ...], int, bool]]) -> None:
+    # the rule of the module docstrings, applied on every accepted book update: a gap
+    # longer than the book staleness or an empty side restarts the history, every mid is
+    # observed (the state skips a mid whose prices did not change; the tracker ignores it)
+    state = MarketState(COIN, _SHORT)
+    eager = RealizedVolatility(VOL_WINDOWS_S)
+    last_ns: int | None = None
+    now = 0
+    for i, (update, wait_ns, read_before) in enumerate(steps):
+        now += wait_ns
+        message = _message(update, 1_000 + now // MS, i)
+        if state.apply(message, now) and isinstance(message, L2Book | Bbo):
+            if last_ns is not None and now - last_ns > _SHORT.book_stale_after_s * S:
+                eager.restart()
+            last_ns = now
+            bid, ask = state.best_bid, state.best_ask
+            if bid is None or ask is None:
+                eager.restart()
+            else:
+                eager.observe(now, float(bid.px + ask.px) / 2.0)
+        if read_before or i == len(steps) - 1:
+            now += S // 2  # half a second later: coverage and pruning move on
+            features = state.features(now)
+            if not features.mid.reason.startswith("book stale"):
+                rvs = (features.rv_1s_bps, features.rv_10s_bps, features.rv_60s_bps)
+                assert [f.value for f in rvs] == eager.values_bps(now)
