@@ -3,12 +3,18 @@
 Run: `.venv/bin/python benchmarks/bench_parse.py [--json] [--repeat N] [--number N]`
 
 Frames (from tests/fixtures/real_ws_frames.jsonl, compact JSON as the exchange sends it):
-the full 20x20 `xyz:AAPL` l2Book (1.5 KB), the `xyz:AAPL` bbo and the two-trade
-`xyz:NATGAS` trades push. Rows, in microseconds per frame (best of the repeats):
+the full 20x20 `xyz:AAPL` l2Book (1.5 KB), the `xyz:AAPL` bbo and activeAssetCtx and the
+two-trade `xyz:NATGAS` trades push. Every row alternates between two versions of its
+frame, so that no call sees the frame of the call before (the parser shares the ladders
+of a book whose levels repeat the last book's): for the book, `new levels` alternates
+with a copy whose last ask size differs, `same levels` with a copy one time later; the
+others with a copy one exchange time (or one funding digit) apart. Rows, in microseconds
+per frame (best of the repeats):
 
 - `json.loads`, `orjson.loads`: decoding only, the floor;
-- `parse_frame`: decode, validate every field, build the typed message. Book levels are
-  validated here but become Decimals lazily (see `wire.Ladder`);
+- `parse_frame`: validate every field, build the typed message. Frames in the exchange's
+  compact form are read from their text; book levels become Decimals lazily (see
+  `wire.Ladder`);
 - for the book also: `parse_frame` then the best bid and ask (what the strategy reads),
   then all 40 levels as `Level`s, then the four Decimal columns (`prices()`/`sizes()`);
 - `eager Levels (reference)`: `orjson.loads` plus 40 `Level(Decimal, Decimal, int)` with
@@ -17,19 +23,20 @@ the full 20x20 `xyz:AAPL` l2Book (1.5 KB), the `xyz:AAPL` bbo and the two-trade
 
 Rounds are interleaved (each repeat times every row once) so that a slow spell of a
 shared machine hits all rows alike. The ratio column is against `orjson.loads` of the
-same frame.
+same frames.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
+import itertools
 import json
 import platform
 import sys
 import timeit
 from collections.abc import Callable
 from decimal import Decimal
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -39,16 +46,34 @@ from hip3term.venue.hyperliquid import wire
 from hip3term.venue.hyperliquid.parse import parse_frame, peek_frame
 
 FIXTURE = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "real_ws_frames.jsonl"
-FRAMES = {"l2Book": "full 20x20 xyz:AAPL book", "bbo": "xyz:AAPL bbo",
-          "trades": "xyz:NATGAS trades"}
+NOTES = {"l2Book": "full 20x20 xyz:AAPL book", "bbo": "xyz:AAPL bbo",
+         "activeAssetCtx": "xyz:AAPL ctx", "trades": "xyz:NATGAS trades"}
+BOOK, QUIET = "l2Book new levels", "l2Book same levels"
 
 
-def _frames() -> dict[str, bytes]:
+def _later(msg: dict[str, Any]) -> dict[str, Any]:
+    # The same frame one exchange time later (a context has no time: one funding digit).
+    other = copy.deepcopy(msg)
+    data = other["data"]
+    for item in data if isinstance(data, list) else [data]:
+        if "time" in item:
+            item["time"] += 1
+    if "ctx" in data:
+        data["ctx"]["funding"] += "1"
+    return other
+
+
+def _frames() -> dict[str, tuple[bytes, bytes]]:
     records = [orjson.loads(line) for line in FIXTURE.read_bytes().splitlines()]
-    out = {}
-    for name, note in FRAMES.items():
-        (msg,) = [r["msg"] for r in records if note in r["note"]]
-        out[name] = orjson.dumps(msg)
+    msgs = {}
+    for name, note in NOTES.items():
+        (msgs[name],) = [r["msg"] for r in records if note in r["note"]]
+    moved = copy.deepcopy(msgs["l2Book"])
+    moved["data"]["levels"][1][-1]["sz"] += "1"
+    out = {name: (orjson.dumps(msg), orjson.dumps(_later(msg))) for name, msg in msgs.items()
+           if name != "l2Book"}
+    out[BOOK] = (orjson.dumps(msgs["l2Book"]), orjson.dumps(moved))
+    out[QUIET] = (orjson.dumps(msgs["l2Book"]), orjson.dumps(_later(msgs["l2Book"])))
     return out
 
 
@@ -64,33 +89,40 @@ def _eager_levels(raw: bytes) -> object:
             for side in levels]
 
 
-def _rows(frames: dict[str, bytes]) -> list[tuple[str, str, Callable[[], object]]]:
+def _alternating(read: Callable[[bytes], object], pair: tuple[bytes, bytes]
+                 ) -> Callable[[], object]:
+    frames = itertools.cycle(pair)
+    return lambda: read(next(frames))
+
+
+def _rows(frames: dict[str, tuple[bytes, bytes]]
+          ) -> list[tuple[str, str, Callable[[], object]]]:
     rows: list[tuple[str, str, Callable[[], object]]] = []
-    for name, raw in frames.items():
-        rows += [(name, "json.loads", partial(json.loads, raw)),
-                 (name, "orjson.loads", partial(orjson.loads, raw)),
-                 (name, "parse_frame", partial(parse_frame, raw))]
-    book = frames["l2Book"]
-    rows += [
-        ("l2Book", "parse_frame + best bid/ask",
-         lambda: (lambda b: (b.best_bid, b.best_ask))(_book(book))),
-        ("l2Book", "parse_frame + all 40 Levels",
-         lambda: (lambda b: (tuple(b.bids), tuple(b.asks)))(_book(book))),
-        ("l2Book", "parse_frame + Decimal columns",
-         lambda: (lambda b: (b.bids.prices(), b.bids.sizes(), b.asks.prices(),
-                             b.asks.sizes()))(_book(book))),
-        ("l2Book", "eager Levels (reference)", lambda: _eager_levels(book)),
-        ("l2Book", "peek_frame", lambda: peek_frame(book)),
-    ]
+    for name, pair in frames.items():
+        rows += [(name, label, _alternating(read, pair)) for label, read in (
+            ("json.loads", json.loads), ("orjson.loads", orjson.loads),
+            ("parse_frame", parse_frame))]
+    book = frames[BOOK]
+    rows += [(BOOK, label, _alternating(read, book)) for label, read in (
+        ("parse_frame + best bid/ask", lambda raw: (lambda b: (b.best_bid, b.best_ask))(
+            _book(raw))),
+        ("parse_frame + all 40 Levels", lambda raw: (lambda b: (tuple(b.bids), tuple(b.asks)))(
+            _book(raw))),
+        ("parse_frame + Decimal columns", lambda raw: (lambda b: (
+            b.bids.prices(), b.bids.sizes(), b.asks.prices(), b.asks.sizes()))(_book(raw))),
+        ("eager Levels (reference)", _eager_levels),
+        ("peek_frame", peek_frame))]
     return rows
 
 
-def _check(frames: dict[str, bytes]) -> None:
-    book = _book(frames["l2Book"])
-    assert (len(book.bids), len(book.asks)) == (20, 20)
-    assert isinstance(parse_frame(frames["bbo"]), wire.Bbo)
-    assert isinstance(parse_frame(frames["trades"]), wire.Trades)
-    assert peek_frame(frames["l2Book"]) == wire.FramePeek("l2Book", book.time_ms)
+def _check(frames: dict[str, tuple[bytes, bytes]]) -> None:
+    for raw in frames[BOOK] + frames[QUIET]:
+        book = _book(raw)
+        assert (len(book.bids), len(book.asks)) == (20, 20)
+        assert peek_frame(raw) == wire.FramePeek("l2Book", book.time_ms)
+    for name, kind in (("bbo", wire.Bbo), ("activeAssetCtx", wire.AssetCtx),
+                       ("trades", wire.Trades)):
+        assert all(isinstance(parse_frame(raw), kind) for raw in frames[name])
 
 
 def measure(repeat: int, number: int) -> list[dict[str, Any]]:
@@ -104,7 +136,7 @@ def measure(repeat: int, number: int) -> list[dict[str, Any]]:
             best[i] = min(best[i], timeit.timeit(call, number=number) / number * 1e6)
     floor = {frame: best[i] for i, (frame, label, _) in enumerate(rows)
              if label == "orjson.loads"}
-    return [{"frame": frame, "row": label, "bytes": len(frames[frame]), "us": round(us, 2),
+    return [{"frame": frame, "row": label, "bytes": len(frames[frame][0]), "us": round(us, 2),
              "x_orjson": round(us / floor[frame], 2)}
             for (frame, label, _), us in zip(rows, best, strict=True)]
 
@@ -123,9 +155,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     print(f"Python {platform.python_version()}, orjson {orjson.__version__}; "
           f"best of {args.repeat} x {args.number} calls")
-    print(f"{'frame':8} {'row':32} {'bytes':>6} {'us/frame':>9} {'x orjson':>9}")
+    print(f"{'frame':18} {'row':30} {'bytes':>6} {'us/frame':>9} {'x orjson':>9}")
     for r in results:
-        print(f"{r['frame']:8} {r['row']:32} {r['bytes']:>6} {r['us']:>9.2f} "
+        print(f"{r['frame']:18} {r['row']:30} {r['bytes']:>6} {r['us']:>9.2f} "
               f"{r['x_orjson']:>9.2f}")
     return 0
 
