@@ -69,6 +69,7 @@ VOL_WINDOWS_S: tuple[float, float, float] = (1.0, 10.0, 60.0)
 """The realized-volatility windows, in seconds (`rv_1s_bps`, `rv_10s_bps`, `rv_60s_bps`)."""
 
 _NS_PER_S = 1_000_000_000
+_NEVER = 1 << 126
 
 
 class Feature(NamedTuple, Generic[T]):
@@ -225,7 +226,8 @@ class RealizedVolatility:
         windows_s: the window lengths in seconds.
     """
 
-    __slots__ = ("_last", "_r2", "_since_ns", "_starts", "_sums", "_times", "_windows_ns")
+    __slots__ = ("_changes", "_last", "_r2", "_since_ns", "_starts", "_sums", "_times",
+                 "_values", "_windows_ns")
 
     def __init__(self, windows_s: tuple[float, ...] = VOL_WINDOWS_S) -> None:
         self._windows_ns = tuple(round(w * _NS_PER_S) for w in windows_s)
@@ -238,9 +240,14 @@ class RealizedVolatility:
         self._sums = [0.0] * len(windows_s)
         self._last: float | None = None
         self._since_ns: int | None = None
+        # `values_bps` answers: (changes, read at, good until, values). Until a sample
+        # leaves a window or a window becomes covered, only time moves: the same values.
+        self._changes = 0
+        self._values: tuple[int, int, int, tuple[float | None, ...]] | None = None
 
     def restart(self) -> None:
         """Forget every sample: the next mid starts a new, uncovered history."""
+        self._changes += 1
         self._times.clear()
         self._r2.clear()
         self._starts = [0] * len(self._starts)
@@ -250,6 +257,7 @@ class RealizedVolatility:
 
     def observe(self, local_ns: int, mid: float) -> None:
         """Record the mid seen at `local_ns` (a positive price)."""
+        self._changes += 1
         last = self._last
         self._last = mid
         if last is None:
@@ -280,9 +288,11 @@ class RealizedVolatility:
     def _prune(self, i: int, now_ns: int) -> None:
         times, squares, end = self._times, self._r2, len(self._times)
         start, cutoff = self._starts[i], now_ns - self._windows_ns[i]
-        while start < end and times[start] <= cutoff:
-            self._sums[i] -= squares[start]
-            start += 1
+        if start < end and times[start] <= cutoff:
+            self._changes += 1
+            while start < end and times[start] <= cutoff:
+                self._sums[i] -= squares[start]
+                start += 1
         if start == end:
             self._sums[i] = 0.0
         self._starts[i] = start
@@ -298,17 +308,27 @@ class RealizedVolatility:
         self._prune(index, now_ns)
         return math.sqrt(max(self._sums[index], 0.0)) * 1e4
 
-    def values_bps(self, now_ns: int) -> list[float | None]:
+    def values_bps(self, now_ns: int) -> tuple[float | None, ...]:
         """`value_bps(i, now_ns)` of every window, in order."""
-        covered = self.covered_ns(now_ns)
+        kept = self._values
+        if kept is not None and kept[0] == self._changes and kept[1] <= now_ns < kept[2]:
+            return kept[3]
+        covered, since, times = self.covered_ns(now_ns), self._since_ns, self._times
         values: list[float | None] = []
+        until = _NEVER  # the first time a window's value can change with time alone
         for i, window_ns in enumerate(self._windows_ns):
             if covered < window_ns:
                 values.append(None)
+                if since is not None:
+                    until = min(until, since + window_ns)  # becomes covered
             else:
                 self._prune(i, now_ns)
                 values.append(math.sqrt(max(self._sums[i], 0.0)) * 1e4)
-        return values
+                if (start := self._starts[i]) < len(times):
+                    until = min(until, times[start] + window_ns)  # its oldest leaves
+        result = tuple(values)
+        self._values = (self._changes, now_ns, until, result)
+        return result
 
 
 class TradeFlow:

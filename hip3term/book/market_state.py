@@ -159,6 +159,8 @@ class MarketState:
         self._top_cache: tuple[object, object, _TopFeatures] | None = None
         self._ctx_cache: _CtxDerived | None = None
         self._pair_cache: tuple[float, Decimal, Decimal, _Pair | None] | None = None
+        self._vol_cache: tuple[object, tuple[Feature[float], ...]] | None = None
+        self._flow_cache: tuple[Decimal, Feature[float]] | None = None
 
     # -- updates ---------------------------------------------------------------------
 
@@ -379,11 +381,9 @@ class MarketState:
             mid, micro, spread, imb = self._top_features(bid, ask)
         buy, sell, mark_oracle, oracle_age = self._oracle_features(now_ns, bid, ask, book_reason)
         rv_1s, rv_10s, rv_60s = self._vol_features(now_ns, book_reason)
-        return Features(
-            at_ns=now_ns, mid=mid, microprice=micro, spread_bps=spread, imbalance=imb,
-            buy_dislocation_bps=buy, sell_dislocation_bps=sell, mark_oracle_bps=mark_oracle,
-            oracle_age_s=oracle_age, rv_1s_bps=rv_1s, rv_10s_bps=rv_10s, rv_60s_bps=rv_60s,
-            trade_flow=self._flow_feature(now_ns, book_reason),
+        return Features(  # in declaration order, positionally (cheaper than by keyword)
+            now_ns, mid, micro, spread, imb, buy, sell, mark_oracle, oracle_age, rv_1s, rv_10s,
+            rv_60s, self._flow_feature(now_ns, book_reason),
         )
 
     def oracle_features(self, now_ns: int) -> OracleFeatures:
@@ -470,8 +470,13 @@ class MarketState:
             return tuple(bad for _ in VOL_WINDOWS_S)
         vol = self._vol
         values = vol.values_bps(now_ns)
+        kept = self._vol_cache
+        if kept is not None and kept[0] is values:  # the tracker's same answer
+            return kept[1]
         if None not in values:
-            return tuple([_tuple_new(Feature, (value, "")) for value in values])
+            features = tuple([_tuple_new(Feature, (value, "")) for value in values])
+            self._vol_cache = (values, features)
+            return features
         covered_s = vol.covered_ns(now_ns) / _NS_PER_S
         return tuple(Feature[float].invalid(
             f"warming up ({covered_s:.1f} of {window_s:g} s covered)") if value is None
@@ -485,7 +490,11 @@ class MarketState:
         exch_now = self.exchange_now_ms(now_ns)
         if exch_now is None:
             return Feature.invalid("no exchange time yet")
-        return _tuple_new(Feature, (float(self._flow.value(exch_now)), ""))
+        total = self._flow.value(exch_now)
+        kept = self._flow_cache
+        if kept is None or kept[0] is not total:  # the same sum object: nothing came or left
+            kept = self._flow_cache = (total, _tuple_new(Feature, (float(total), "")))
+        return kept[1]
 
 
 _TopFeatures = tuple[Feature[Decimal], Feature[float], Feature[float], Feature[float]]

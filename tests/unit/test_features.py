@@ -217,11 +217,13 @@ class _QueuePerWindow:
 
 _WINDOWS = (0.002, 0.005, 0.02)  # seconds: small enough for short random runs
 _MIDS = [100.0, 100.01, 99.99, 100.02, 101.0, 100.0 + 1e-12]
+# waits on a millisecond grid as well (the windows are whole milliseconds): reads land
+# exactly where a sample leaves a window or a window becomes covered
+_wait = st.integers(0, 4_000_000) | st.integers(0, 6).map(lambda ms: ms * 1_000_000)
 _vol_op = st.one_of(
-    st.tuples(st.just("observe"), st.integers(0, 4_000_000),
-              st.sampled_from(_MIDS) | st.floats(99.0, 101.0)),
-    st.tuples(st.just("value"), st.integers(0, 4_000_000), st.integers(0, 2)),
-    st.tuples(st.just("values"), st.integers(0, 4_000_000), st.just(0)),
+    st.tuples(st.just("observe"), _wait, st.sampled_from(_MIDS) | st.floats(99.0, 101.0)),
+    st.tuples(st.just("value"), _wait, st.integers(0, 2)),
+    st.tuples(st.just("values"), _wait, st.just(0)),
     st.tuples(st.just("restart"), st.just(0), st.just(0)),
 )
 
@@ -237,7 +239,7 @@ def _run_vol(ops: list[tuple[str, int, float]]) -> None:
         elif kind == "value":
             assert vol.value_bps(int(arg), now) == ref.value_bps(int(arg), now)
         elif kind == "values":
-            assert vol.values_bps(now) == [ref.value_bps(i, now) for i in range(3)]
+            assert vol.values_bps(now) == tuple(ref.value_bps(i, now) for i in range(3))
         else:
             vol.restart()
             ref.restart()
@@ -268,3 +270,18 @@ def test_realized_vol_long_runs_drop_old_history_and_stay_exact(seed: int) -> No
         else:
             ops.append(("restart", 0, 0))
     _run_vol(ops)
+
+
+def test_realized_vol_values_change_exactly_when_a_sample_leaves_or_a_window_fills() -> None:
+    # reads a nanosecond before, at and after every millisecond: the windows (2 and 5 ms)
+    # fill and the samples (at 1, 2.5 and 4 ms) leave them exactly on those instants
+    windows = (0.002, 0.005)
+    vol, ref = RealizedVolatility(windows), _QueuePerWindow(windows)
+    observations = {0: 100.0, 1_000_000: 100.5, 2_500_000: 99.8, 4_000_000: 100.1}
+    for t in sorted({ms * 1_000_000 + d for ms in range(13) for d in (-1, 0, 1)} - {-1}):
+        if t in observations:
+            vol.observe(t, observations[t])
+            ref.observe(t, observations[t])
+        assert vol.values_bps(t) == tuple(ref.value_bps(i, t) for i in range(2)), t
+    for t in (12_000_000, 5_000_000, 1_000_000):  # an earlier read is not the later one's
+        assert vol.values_bps(t) == tuple(ref.value_bps(i, t) for i in range(2)), t

@@ -583,4 +583,4 @@ def test_realized_vol_follows_every_mid_the_book_shows(
             features = state.features(now)
             if not features.mid.reason.startswith("book stale"):
                 rvs = (features.rv_1s_bps, features.rv_10s_bps, features.rv_60s_bps)
-                assert [f.value for f in rvs] == eager.values_bps(now)
+                assert tuple(f.value for f in rvs) == eager.values_bps(now)
