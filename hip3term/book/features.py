@@ -55,12 +55,15 @@ __all__ = [
     "Features",
     "OracleFeatures",
     "RealizedVolatility",
+    "TopFeatures",
     "TradeFlow",
     "dislocation_bps",
+    "finite_feature",
     "imbalance",
     "microprice",
     "relative_bps",
     "spread_bps",
+    "top_features",
 ]
 
 T = TypeVar("T", float, Decimal)
@@ -70,6 +73,7 @@ VOL_WINDOWS_S: tuple[float, float, float] = (1.0, 10.0, 60.0)
 
 _NS_PER_S = 1_000_000_000
 _NEVER = 1 << 126
+_tuple_new = tuple.__new__  # `_tuple_new(Feature, (value, ""))` is `Feature(value)`, cheaper
 
 
 class Feature(NamedTuple, Generic[T]):
@@ -201,6 +205,29 @@ def microprice(bid: float, ask: float, bid_sz: float, ask_sz: float) -> float | 
     """Size-weighted mid, leaning toward the thinner side; None without size."""
     total = bid_sz + ask_sz
     return None if total <= 0.0 else (bid * ask_sz + ask * bid_sz) / total
+
+
+TopFeatures = tuple[Feature[Decimal], Feature[float], Feature[float], Feature[float]]
+"""`(mid, microprice, spread_bps, imbalance)`, as `top_features` gives them."""
+
+
+def finite_feature(value: float | None, reason: str) -> Feature[float]:
+    """`Feature(value)` when `value` is a finite number, else invalid with `reason`."""
+    if value is None or not math.isfinite(value):
+        return Feature.invalid(reason)
+    return _tuple_new(Feature, (value, ""))
+
+
+def top_features(bid_px: Decimal, ask_px: Decimal, bid_sz: Decimal,
+                 ask_sz: Decimal) -> TopFeatures:  # fmt: skip
+    """The features of the top of the book: the exact mid, and the microprice, spread and
+    imbalance in floats (invalid, with the reason, where the formula is undefined)."""
+    bid, ask, bid_size, ask_size = float(bid_px), float(ask_px), float(bid_sz), float(ask_sz)
+    no_size = "no size at the top of the book"
+    return (Feature((bid_px + ask_px) / 2),
+            finite_feature(microprice(bid, ask, bid_size, ask_size), no_size),
+            finite_feature(spread_bps(bid, ask), "prices not positive"),
+            finite_feature(imbalance(bid_size, ask_size), no_size))
 
 
 def dislocation_bps(bid: float, ask: float, oracle: float) -> tuple[float, float] | None:

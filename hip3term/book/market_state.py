@@ -28,7 +28,6 @@ until those change; the ones that age with time are computed at every read.
 
 from __future__ import annotations
 
-import math
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -42,12 +41,12 @@ from hip3term.book.features import (
     FeatureSettings,
     OracleFeatures,
     RealizedVolatility,
+    TopFeatures,
     TradeFlow,
     dislocation_bps,
-    imbalance,
-    microprice,
+    finite_feature,
     relative_bps,
-    spread_bps,
+    top_features,
 )
 from hip3term.book.inputs import (
     AssetCtxFrame,
@@ -151,12 +150,12 @@ class MarketState:
         self._vol.restart()
         self._vol_top: tuple[Decimal, Decimal] | None = None  # the prices of the last mid
         self._flow.clear()
-        # Features that change only with the top of the book or the context, kept with what
-        # they were computed from: the top levels (by identity: levels are immutable, and
-        # held here they cannot be recycled; the exact mid keeps its operands' exponents),
-        # and the prices behind the float-only ones (by value: equal Decimals give equal
-        # floats).
-        self._top_cache: tuple[object, object, _TopFeatures] | None = None
+        # Features kept with what they were computed from: the top levels (by identity:
+        # levels are immutable, and held here they cannot be recycled; the exact mid keeps
+        # its operands' exponents), the prices behind the float-only ones (by value: equal
+        # Decimals give equal floats), and the trackers' own answers (the same objects
+        # while nothing came or left).
+        self._top_cache: tuple[object, object, TopFeatures] | None = None
         self._ctx_cache: _CtxDerived | None = None
         self._pair_cache: tuple[float, Decimal, Decimal, _Pair | None] | None = None
         self._vol_cache: tuple[object, tuple[Feature[float], ...]] | None = None
@@ -405,11 +404,11 @@ class MarketState:
             return "bid side empty" if bid is None else "ask side empty"
         return ""
 
-    def _top_features(self, bid: LevelLike, ask: LevelLike) -> _TopFeatures:
+    def _top_features(self, bid: LevelLike, ask: LevelLike) -> TopFeatures:
         cached = self._top_cache
         if cached is not None and cached[0] is bid and cached[1] is ask:
             return cached[2]
-        top = _top_features(bid, ask)
+        top = top_features(bid.px, ask.px, bid.sz, ask.sz)
         self._top_cache = (bid, ask, top)
         return top
 
@@ -457,7 +456,7 @@ class MarketState:
         cached = self._ctx_cache
         if cached is None or cached[1] != ctx.oracle_px or cached[2] != ctx.mark_px:
             oracle = float(ctx.oracle_px)
-            cached = (ctx, ctx.oracle_px, ctx.mark_px, oracle, _feature(
+            cached = (ctx, ctx.oracle_px, ctx.mark_px, oracle, finite_feature(
                 relative_bps(float(ctx.mark_px), oracle), "oracle price not positive"))
         else:
             cached = (ctx, *cached[1:])
@@ -497,30 +496,12 @@ class MarketState:
         return kept[1]
 
 
-_TopFeatures = tuple[Feature[Decimal], Feature[float], Feature[float], Feature[float]]
 # `_tuple_new(Feature, (value, ""))` is `Feature(value)` (and `_tuple_new(OracleFeatures,
 # four)` is `OracleFeatures(*four)`) without the named tuple's Python-level constructor:
 # the hot paths build a few of them on every update
 _tuple_new = tuple.__new__
 _Pair = tuple[Feature[float], Feature[float]]
 _CtxDerived = tuple[AssetContext, Decimal, Decimal, float, Feature[float]]
-
-
-def _feature(value: float | None, reason: str) -> Feature[float]:
-    if value is None or not math.isfinite(value):
-        return Feature.invalid(reason)
-    return _tuple_new(Feature, (value, ""))
-
-
-def _top_features(bid: LevelLike, ask: LevelLike) -> _TopFeatures:
-    # (mid, microprice, spread, imbalance)
-    bid_px, ask_px = float(bid.px), float(ask.px)
-    bid_sz, ask_sz = float(bid.sz), float(ask.sz)
-    no_size = "no size at the top of the book"
-    return (Feature((bid.px + ask.px) / 2),
-            _feature(microprice(bid_px, ask_px, bid_sz, ask_sz), no_size),
-            _feature(spread_bps(bid_px, ask_px), "prices not positive"),
-            _feature(imbalance(bid_sz, ask_sz), no_size))
 
 
 def _uncross(bids: Sequence[LevelLike], asks: Sequence[LevelLike],

@@ -17,10 +17,12 @@ from hip3term.book.features import (
     RealizedVolatility,
     TradeFlow,
     dislocation_bps,
+    finite_feature,
     imbalance,
     microprice,
     relative_bps,
     spread_bps,
+    top_features,
 )
 
 S = 1_000_000_000  # ns per second
@@ -109,6 +111,20 @@ def test_relative_bps_hand_computed() -> None:
 def test_feature_settings_refuse_bad_values(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError, match="must be a positive"):
         FeatureSettings(**kwargs)  # type: ignore[arg-type]  # reason: bad values on purpose
+
+
+@pytest.mark.parametrize("value", [None, math.inf, -math.inf, math.nan])
+def test_finite_feature_refuses_what_is_not_a_finite_number(value: float | None) -> None:
+    assert finite_feature(value, "why") == Feature.invalid("why")
+    assert finite_feature(-2.5, "why") == Feature(-2.5)
+
+
+def test_top_features_of_a_top_without_size() -> None:
+    mid, micro, spread, imb = top_features(Decimal("99"), Decimal("101"), Decimal(0),
+                                           Decimal(0))
+    assert mid == Feature(Decimal(100))
+    assert spread == Feature(2 / 100 * 1e4)
+    assert micro.reason == imb.reason == "no size at the top of the book"
 
 
 def test_realized_vol_not_valid_until_window_covered() -> None:
