@@ -216,10 +216,7 @@ def parse_compare(text: str) -> tuple[str, Any]:
     """
     from hip3term.replay.sweep import parse_assignment
 
-    key, eq, _ = text.partition("=")
-    if not eq or not key.strip():
-        raise ConfigError(f"--compare {text!r}: expected key=value, e.g. gate_threshold=0.6")
-    return parse_assignment(text)
+    return parse_assignment(text, option="--compare", example="gate_threshold=0.6")
 
 
 def _quiet_logs() -> None:

@@ -189,10 +189,8 @@ def _compare_overrides(items: list[str] | None) -> dict[str, Any]:
 
     overrides: dict[str, Any] = {}
     for item in items or ():
-        if "=" not in item or not item.partition("=")[0].strip():
-            raise ConfigError(f"--compare-set {item!r}: expected key=value, e.g. "
-                              "risk.max_consecutive_losses=1000")  # fmt: skip
-        key, value = parse_assignment(item)
+        key, value = parse_assignment(item, option="--compare-set",
+                                      example="risk.max_consecutive_losses=1000")
         overrides[key] = value
     return overrides
 

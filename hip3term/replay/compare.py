@@ -32,7 +32,6 @@ samples and halted runs (a tripped latch stops a run early: not like for like).
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures
 import dataclasses
 import logging
@@ -44,8 +43,8 @@ from pathlib import Path
 from typing import Any, Final
 
 from hip3term.config import Settings
-from hip3term.replay.report import HORIZONS_S, Report, SessionRows, max_drawdown
-from hip3term.replay.runner import ReplayConfig, ReplayResult, replay, replay_settings
+from hip3term.replay.report import HORIZONS_S, Report, max_drawdown
+from hip3term.replay.runner import ReplayConfig, replay, replay_settings
 
 __all__ = [
     "GATED_OUT",
@@ -259,13 +258,8 @@ def _quiet(level: int) -> None:
 
 def _run_all(jobs: Sequence[ReplayConfig], workers: int | None) -> list[RecordingRun]:
     count = max(1, min(len(jobs), workers or os.cpu_count() or 1))
-    if count == 1:
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            return [_run_part(job) for job in jobs]
-        raise RuntimeError("a replay runs its own (virtual-time) event loop: call it from a "
-                           "thread without one, e.g. with asyncio.to_thread")  # fmt: skip
+    if count == 1:  # `replay` refuses to run inside a running loop itself
+        return [_run_part(job) for job in jobs]
     context = multiprocessing.get_context("spawn")  # no inherited threads or loops
     level = logging.getLogger().getEffectiveLevel()
     with concurrent.futures.ProcessPoolExecutor(count, mp_context=context, initializer=_quiet,
@@ -273,19 +267,14 @@ def _run_all(jobs: Sequence[ReplayConfig], workers: int | None) -> list[Recordin
         return list(pool.map(_run_part, jobs))
 
 
-def _replay(config: ReplayConfig) -> tuple[ReplayResult, SessionRows]:
-    # The journal rows too: the signals and their decisions are in no report.
-    result = replay(config)
-    assert result.rows is not None  # a replay's result always carries them
-    return result, result.rows
-
-
 def _rows(rows: Sequence[object]) -> list[Mapping[str, Any]]:
     return [row for row in rows if isinstance(row, Mapping)]
 
 
 def _run_part(config: ReplayConfig) -> RecordingRun:
-    result, rows = _replay(config)
+    result = replay(config)
+    rows = result.rows  # the journal's: the signals and their decisions are in no report
+    assert rows is not None  # a replay's result always carries them
     report = result.report
     entries = [s for s in _rows(rows.signals) if s.get("kind") == "entry"]
     decided = [s for s in entries if s.get("decision") in ("traded", "observed")]

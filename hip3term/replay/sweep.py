@@ -55,15 +55,16 @@ def parse_value(text: str) -> Any:
     return value if isinstance(value, int | float | bool | str) or value is None else text
 
 
-def parse_assignment(text: str) -> tuple[str, Any]:
-    """`key=value` -> (key, value).
+def parse_assignment(text: str, *, option: str = "--set",
+                     example: str = "threshold_bps=10") -> tuple[str, Any]:  # fmt: skip
+    """`key=value` -> (key, value); `option` and `example` name it in the error.
 
     Raises:
         ConfigError: no `=`, or an empty key.
     """
     key, eq, value = text.partition("=")
     if not eq or not key.strip():
-        raise ConfigError(f"--set {text!r}: expected key=value, e.g. threshold_bps=10")
+        raise ConfigError(f"{option} {text!r}: expected key=value, e.g. {example}")
     return key.strip(), parse_value(value.strip())
 
 

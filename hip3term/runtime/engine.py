@@ -140,11 +140,6 @@ class Engine:
         self._draining = False
         self._next_timer_ns = 0
         self._next_positions_ns = 0
-        # the tracker's PnL figures for the risk inputs, with what they were read at (the
-        # tracker's revision, the asset context whose mark priced the position): read
-        # again only when one of them moved, not ten times a second
-        self._pnl_at: tuple[int, AssetContext | None] | None = None
-        self._pnl: tuple[Decimal, Decimal, int, int] = (Decimal(0), Decimal(0), 0, 0)
         # what the risk monitor's last quiet verdict was given (see `_check_risk`)
         self._quiet: tuple[object, ...] | None = None
         self._quiet_ctx: AssetContext | None = None
@@ -319,11 +314,15 @@ class Engine:
     def _tick_key(self) -> tuple[object, ...]:
         # What a tick reads besides time; while it holds still (and the fill-gap watch
         # is idle), an idle tick stays idle until `_idle_until_ns`.
-        latch, flattener = self.latch, self.flattener
-        return (self.tracker.revision, self.state.ctx, flattener.failures,
-                len(flattener.flattening) if not flattener.idle else -1,
-                self.monitor.rejects.recorded, latch.resumes, latch.state, self.host.ctx,
-                self.session, self._md_ok, self.ws_down_since_ms, self._quiet)  # fmt: skip
+        return (self._risk_key(), self.state.ctx, self.flattener.idle, self.host.ctx,
+                self.session, self._md_ok, self.ws_down_since_ms)  # fmt: skip
+
+    def _risk_key(self) -> tuple[object, ...]:
+        # What the risk monitor reads besides time and the asset context (see
+        # `RiskMonitor.first_trigger`); the tracker's revision covers positions and PnL.
+        latch = self.latch
+        return (self.tracker.revision, self.flattener.failures,
+                self.monitor.rejects.recorded, latch.resumes, latch.state)  # fmt: skip
 
     def _idle_deadline(self, now_ns: int, age: float | None) -> int:
         # Until when the ticks to come would do nothing, if nothing but time moves: the
@@ -347,13 +346,11 @@ class Engine:
         # close: so it is asked again only when the tracker, the asset context, the
         # flatten failures, the rejects or the latch moved, or when one of those is near.
         # What it reads otherwise is in `RiskMonitor.first_trigger`.
-        monitor, latch, ctx = self.monitor, self.latch, self.state.ctx
-        key = (self.tracker.revision, self.flattener.failures, monitor.rejects.recorded,
-               latch.resumes, latch.state)  # fmt: skip
+        ctx, key = self.state.ctx, self._risk_key()
         if (key == self._quiet and ctx is self._quiet_ctx and self.ws_down_since_ms is None
                 and (age is None or age <= self.settings.risk.market_data_stale_s)):
             return
-        if events := monitor.check(now, self._risk_inputs(now_ns, age)):
+        if events := self.monitor.check(now, self._risk_inputs(now_ns, age)):
             self._quiet = None
             self._emit(events)
         else:
@@ -364,18 +361,13 @@ class Engine:
         return self._risk_inputs(now_ns, self.data_age_s(now_ns))
 
     def _risk_inputs(self, now_ns: int, data_age_s: float | None) -> RiskInputs:
-        ctx, tracker = self.state.ctx, self.tracker
+        ctx = self.state.ctx
         health = MarketHealth(self.market, data_age_s,
                               None if ctx is None else ctx.oracle_px,
                               None if ctx is None else ctx.mark_px)  # fmt: skip
-        at = self._pnl_at
-        if at is None or at[0] != tracker.revision or at[1] is not ctx:
-            self._pnl_at = (tracker.revision, ctx)
-            self._pnl = (tracker.realized_pnl, tracker.unrealized_pnl(self._mark_of),
-                         tracker.closed_trades, tracker.consecutive_losses)  # fmt: skip
-        realized, unrealized, closed, losses = self._pnl
-        return RiskInputs(realized, unrealized, closed, losses, self.flattener.failures,
-                          (health,), self.ws_down_since_ms)  # fmt: skip
+        return RiskInputs.collect(self.tracker, self._mark_of,
+                                  flatten_failures=self.flattener.failures, markets=(health,),
+                                  ws_down_since_ms=self.ws_down_since_ms)  # fmt: skip
 
     def journal_positions(self, now_ms: int) -> None:
         """A position snapshot row per open position."""
