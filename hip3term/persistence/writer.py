@@ -51,7 +51,8 @@ _Row = dict[str, Any]
 
 @dataclass(frozen=True, slots=True)
 class _Insert:
-    # A table's Core insert compiled once for the engine's dialect, with the column
+    # A table's Core insert compiled for the engine's dialect on the table's first write
+    # (a writer pays only for the tables it writes: the replay's, none), with the column
     # order of its positional parameters and the columns' own bind conversions.
     sql: str
     values: Callable[[_Row], tuple[Any, ...]]
@@ -148,8 +149,7 @@ class JournalWriter:
         self._batch_size = batch_size
         self._interval = interval_s
         self._queue: collections.deque[tuple[str, _Row]] = collections.deque()
-        dialect = journal.engine.dialect
-        self._inserts = {name: _compile(table, dialect) for name, table in _TABLES.items()}
+        self._inserts: dict[str, _Insert] = {}  # compiled on a table's first write
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
         self._unwritten: collections.Counter[tuple[str, str]] = collections.Counter()
@@ -381,7 +381,10 @@ class JournalWriter:
         for table, rows in groups.items():
             statement = self._inserts.get(table)
             if statement is None:
-                raise KeyError(f"no journal table named {table!r}")
+                if table not in _TABLES:
+                    raise KeyError(f"no journal table named {table!r}")
+                statement = _compile(_TABLES[table], self.journal.engine.dialect)
+                self._inserts[table] = statement
             batches.append((statement.sql, [statement.values(row) for row in rows]))
         async with self.journal.engine.begin() as conn:
             for sql, values in batches:

@@ -37,9 +37,9 @@ from typing import Any, Final
 
 from hip3term.errors import ConfigError, MarketError
 from hip3term.venue.hyperliquid import wire
-from hip3term.venue.hyperliquid.markets import AssetDirectory, MarketInfo
+from hip3term.venue.hyperliquid.markets import MarketInfo
 from hip3term.venue.sim.book import BookOrder
-from hip3term.venue.sim.exchange import DEX, SimExchange, load_package_json, market_spec
+from hip3term.venue.sim.exchange import DEX, SimExchange, dex_package, market_spec
 from hip3term.venue.sim.ledger import MarketSpec
 from hip3term.venue.sim.market import StepResult
 from hip3term.venue.sim.matching import MatchingEngine
@@ -113,9 +113,7 @@ class RecordedBookExchange:
     def __init__(self, market: str, *, clock: Any, account: str, funding: Decimal,
                  fees_bps: float = 0.0, slippage_bps: float = 0.0,
                  own_accounts: Iterable[str] = ()) -> None:  # fmt: skip
-        meta = load_package_json("meta_xyz.json")
-        perp_dexs = load_package_json("perp_dexs.json")
-        directory = AssetDirectory.from_responses(perp_dexs, {DEX: meta})
+        meta, perp_dexs, static_ctxs, directory = dex_package()
         try:
             self.info: MarketInfo = directory.lookup(market)
         except MarketError as exc:
@@ -123,7 +121,6 @@ class RecordedBookExchange:
                               f"of the {DEX!r} dex only ({exc.message})") from None
         spec = _with_fees(market_spec(self.info), Decimal(repr(fees_bps)) / _BPS)
         self.spec = spec
-        static_ctxs = load_package_json("xyz_asset_ctxs_2026-05.json")
         self._tape = _Tape(spec, Decimal(static_ctxs[self.info.index]["oraclePx"])
                            if self.info.index < len(static_ctxs) else Decimal(100))
         self.engine = _ReplayEngine([spec], clock)

@@ -25,13 +25,14 @@ a book and trade; the others answer an empty book, their real May-2026 asset con
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from importlib import resources
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from hip3term.core.clock import Clock, LiveClock, SimClock
 from hip3term.core.numeric import to_wire
@@ -54,7 +55,7 @@ from hip3term.venue.sim.pushes import (
 from hip3term.venue.sim.records import FillRecord, Level, OrderEvent, Trade
 from hip3term.venue.sim.replay_market import FrameSource, RecordedMarket
 
-__all__ = ["DEX", "MarketDriver", "SimExchange", "load_package_json"]
+__all__ = ["DEX", "DexPackage", "MarketDriver", "SimExchange", "dex_package", "load_package_json"]
 
 DEX = "xyz"
 RECENT_TRADES = 30
@@ -87,6 +88,29 @@ def load_package_json(name: str) -> Any:
     """A JSON file of `hip3term/venue/sim/data/` (see its README.md for the origins)."""
     text = resources.files("hip3term.venue.sim").joinpath("data", name).read_text("utf-8")
     return json.loads(text)
+
+
+class DexPackage(NamedTuple):
+    """The simulated `xyz` dex as shipped: the real responses and what is read from them."""
+
+    meta: dict[str, Any]
+    """The `meta(xyz)` response."""
+    perp_dexs: list[Any]
+    """The `perpDexs` response."""
+    static_ctxs: list[dict[str, Any]]
+    """Real asset contexts, index-aligned with `meta["universe"]`."""
+    directory: AssetDirectory
+    """The markets of both responses."""
+
+
+@functools.cache
+def dex_package() -> DexPackage:
+    """The shipped `xyz` dex, read and parsed once per process (a few milliseconds saved
+    on every simulator and replay built after the first). Shared: read-only."""
+    meta = load_package_json("meta_xyz.json")
+    perp_dexs = load_package_json("perp_dexs.json")
+    return DexPackage(meta, perp_dexs, load_package_json("xyz_asset_ctxs_2026-05.json"),
+                      AssetDirectory.from_responses(perp_dexs, {DEX: meta}))
 
 
 class SimExchange:
@@ -169,10 +193,7 @@ class SimExchange:
             RecordingError: the recording cannot be read.
         """
         clock = clock if clock is not None else LiveClock()
-        meta = load_package_json("meta_xyz.json")
-        perp_dexs = load_package_json("perp_dexs.json")
-        static_ctxs = load_package_json("xyz_asset_ctxs_2026-05.json")
-        directory = AssetDirectory.from_responses(perp_dexs, {DEX: meta})
+        meta, perp_dexs, static_ctxs, directory = dex_package()
         infos = _resolve_markets(directory, markets)
         specs = [market_spec(item) for item in infos]
         engine = MatchingEngine(specs, clock)
