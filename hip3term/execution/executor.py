@@ -272,6 +272,13 @@ class ExecutorLoop:
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
 
+    @property
+    def idle(self) -> bool:
+        """True when a tick would do nothing (nothing queued, nothing to resolve) until
+        something is enqueued or an order's fate becomes unknown: what a replay's loop
+        asks before it skips ticks (`VirtualTimeLoop.set_ticker`)."""
+        return self._scheduler.idle and not self._needs_resolution
+
     def tick(self) -> int:
         """Run one tick now: post the scheduler's batches (each in its own task), and
         start resolving ambiguous orders when some wait. Needs a running event loop.

@@ -521,6 +521,11 @@ class BatchScheduler:
     # ------------------------------------------------------------ inspection
 
     @property
+    def idle(self) -> bool:
+        """True when nothing is queued: `tick()` hands out nothing until something is."""
+        return not (self._cancels or self._reduce or self._new)
+
+    @property
     def held(self) -> frozenset[str]:
         """Cloids of reduce-only orders waiting for `resolve()`."""
         return frozenset(self._held)

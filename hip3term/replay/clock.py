@@ -14,7 +14,11 @@ A ticker (`set_ticker`) is a periodic synchronous callback the loop runs itself,
 same way as the source's items: at exact multiples of its period (integer nanoseconds, so
 a tick never drifts by float rounding), with no task, future or timer handle per tick.
 The replay's engine and executor tick this way, ten times a second of market time, which
-costs a few microseconds instead of two asyncio timers and task steps.
+costs a few microseconds instead of two asyncio timers and task steps. A ticker may also
+say, after each tick, until when the ticks to come would do nothing if nothing else ran;
+the loop then skips them, up to that time, the next source item or the next timer,
+whichever comes first (the tick at that multiple runs): the ticks of a quiet market,
+between sparse frames, cost nothing.
 
 Order at equal times: an asyncio timer first, then the ticker, then the source's item.
 Source items and ticks due strictly before the next timer run first. Whenever a dispatched
@@ -221,8 +225,11 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
         self._source: EventSource | None = None
         self._idle_hook: Callable[[], None] | None = None
         self._tick: Callable[[], None] | None = None
+        self._tick_idle: Callable[[], int] | None = None
         self._tick_period_ns = 0
         self._tick_due_ns: int | None = None
+        self._quiet_until_ns = 0  # ticks before this may be skipped (see `set_ticker`)
+        self.ticks_run = self.ticks_skipped = 0
         super().__init__(_VirtualSelector(self))
 
     def time(self) -> float:
@@ -233,20 +240,28 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
         """Dispatch `source`'s items between timers (None: no source)."""
         self._source = source
 
-    def set_ticker(self, period_ns: int, tick: Callable[[], None] | None) -> None:
+    def set_ticker(self, period_ns: int, tick: Callable[[], None] | None,
+                   idle_until: Callable[[], int] | None = None) -> None:  # fmt: skip
         """Call `tick` every `period_ns` of virtual time, the first one period from now
         (None: no ticker). `tick` runs inside the loop's wait (see the module docstring):
         it must not raise and must not block; what it schedules runs right after it.
 
+        `idle_until`, asked right after each tick, gives the virtual time (ns) before
+        which the ticks to come would do nothing as long as nothing else runs: no source
+        item, no callback, no timer (0 or the past: none). The loop skips those ticks
+        (`ticks_skipped` counts them); a source item, a callback or a timer ends the
+        skipping at its own time, so the tick due at or after it runs.
+
         Raises:
             ValueError: `period_ns` is not above 0.
         """
+        self._quiet_until_ns = 0
         if tick is None:
-            self._tick, self._tick_due_ns = None, None
+            self._tick, self._tick_idle, self._tick_due_ns = None, None, None
             return
         if period_ns <= 0:
             raise ValueError(f"a ticker's period must be above 0 ns, got {period_ns}")
-        self._tick, self._tick_period_ns = tick, period_ns
+        self._tick, self._tick_idle, self._tick_period_ns = tick, idle_until, period_ns
         self._tick_due_ns = self.vclock.ns + period_ns
 
     def set_idle_hook(self, hook: Callable[[], None] | None) -> None:
@@ -258,7 +273,9 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
 
     def _wait(self, inner: selectors.BaseSelector, timeout: float | None) -> _Ready:
         # What the loop's select does: real events first; else run the source up to the
-        # next timer and move the clock there.
+        # next timer and move the clock there. The loop ran callbacks or timers since
+        # the last wait, perhaps: the ticks to come may have work again.
+        self._quiet_until_ns = 0
         if self._idle_hook is not None:
             self._idle_hook()
         ready = inner.select(0)
@@ -290,6 +307,8 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
         while True:
             due = None if source is None else source.next_due_ns()
             tick_due = self._tick_due_ns
+            if tick_due is not None and tick_due < self._quiet_until_ns:
+                tick_due = self._skip_ticks(tick_due, due, deadline)
             ticks = tick_due is not None and (due is None or tick_due <= due)
             if ticks:
                 due = tick_due
@@ -305,11 +324,34 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
             if ticks:
                 assert self._tick is not None and tick_due is not None  # set together
                 self._tick_due_ns = tick_due + self._tick_period_ns
+                self.ticks_run += 1
                 self._tick()
-            elif source.dispatch():  # type: ignore[union-attr]  # due came from it
-                pacer.frame_done()
+                idle = self._tick_idle
+                self._quiet_until_ns = 0 if idle is None else idle()
+            else:
+                self._quiet_until_ns = 0
+                if source.dispatch():  # type: ignore[union-attr]  # due came from it
+                    pacer.frame_done()
             if len(ready) + len(timers) != scheduled:
                 return []
+
+    def _skip_ticks(self, tick_due: int, due: int | None, deadline: int | None) -> int:
+        # The ticks due before the quiet time, the next item and the next timer would do
+        # nothing: the next to run is the first multiple of the period at or after the
+        # earliest of the three.
+        until = self._quiet_until_ns
+        if due is not None and due < until:
+            until = due
+        if deadline is not None and deadline < until:
+            until = deadline
+        if until <= tick_due:
+            return tick_due
+        period = self._tick_period_ns
+        skipped = -(-(until - tick_due) // period)
+        self.ticks_skipped += skipped
+        tick_due += skipped * period
+        self._tick_due_ns = tick_due
+        return tick_due
 
     def _pace(self, inner: selectors.BaseSelector, target_ns: int) -> _Ready | None:
         # Move the clock to `target_ns`, after the real wait the speed asks for; a real

@@ -254,6 +254,7 @@ class ReplaySession:
                 on_event=engine.on_executor_event)  # fmt: skip
         self.phase = "starting"
         self.stop_reason = ""
+        self.ticks: dict[str, int] = {}  # ticks the loop ran and skipped (idle), at the end
         self._stop = asyncio.Event()
 
     # ------------------------------------------------------------ NodeHandle
@@ -317,7 +318,8 @@ class ReplaySession:
         set_source(self.venue)
         self._connect()
         self.phase = "running"
-        loop.set_ticker(self.settings.executor.tick_ms * _NS_PER_MS, self._tick)
+        loop.set_ticker(self.settings.executor.tick_ms * _NS_PER_MS, self._tick,
+                        self._idle_until)  # fmt: skip
         async with asyncio.TaskGroup() as group:
             tasks = [group.create_task(self._resyncer(), name="resync")]
             if self.executor is not None:
@@ -332,6 +334,7 @@ class ReplaySession:
             for task in tasks:
                 task.cancel()
         loop.set_ticker(0, None)
+        self.ticks = {"run": loop.ticks_run, "skipped": loop.ticks_skipped}
         set_source(None)
         self.phase = "finished"
 
@@ -356,6 +359,13 @@ class ReplaySession:
             _log.exception("replay: engine tick failed")
         if self.executor is not None:
             self.executor.safe_tick()
+
+    def _idle_until(self) -> int:
+        # Right after a tick: until when the engine's ticks would return at once, as
+        # long as the executor has nothing queued (the loop skips those ticks).
+        if self.executor is not None and not self.executor.idle:
+            return 0
+        return self.engine.idle_until_ns
 
     async def _resyncer(self) -> None:
         while True:
@@ -429,7 +439,7 @@ class ReplaySession:
         extra = {"venue": counters, "resting_fills": self.exchange.resting_fills,
                  "recorded_round_trip_ms": trips[len(trips) // 2] / 1e6 if trips else None,
                  "metrics": self.engine.host.metrics.snapshot().as_dict(),
-                 "latch": str(self.engine.latch.state), "wall_s": wall_s,
+                 "latch": str(self.engine.latch.state), "ticks": self.ticks, "wall_s": wall_s,
                  "virtual_s": virtual_s,
                  "frames_per_s": counters["market_frames"] / wall_s if wall_s else None}
         report = build_report(rows, self.series, market=self.engine.market, meta=meta,

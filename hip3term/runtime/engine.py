@@ -292,6 +292,7 @@ class Engine:
         if (now_ns < self._idle_until_ns and self._idle_key == self._tick_key()
                 and self.fill_gaps.idle):
             return  # an idle tick (see `_idle_deadline`): nothing below could act
+        self._idle_until_ns = 0  # until this tick ends well
         now = self.clock.now_ms()
         # one reading of the data age serves both (only feed events change it); an
         # empty list of events is not emitted (a no-op): this runs 10 times a second
@@ -310,6 +311,14 @@ class Engine:
             self.on_fill_gap()  # a fill frame went missing: fetch the exchange's truth
         self._idle_until_ns = self._idle_deadline(now_ns, age)
         self._idle_key = self._tick_key()
+
+    @property
+    def idle_until_ns(self) -> int:
+        """Right after a tick, with nothing else run since (no feed event, no command, no
+        callback): the ticks before this monotonic time would return at once, if nothing
+        but time moves (0: the next tick must run). What a replay's loop asks before it
+        skips ticks (`VirtualTimeLoop.set_ticker`); see `_idle_deadline`."""
+        return self._idle_until_ns
 
     def _tick_key(self) -> tuple[object, ...]:
         # What a tick reads besides time; while it holds still (and the fill-gap watch

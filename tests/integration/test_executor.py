@@ -393,14 +393,19 @@ async def test_a_loop_that_does_not_tick_by_itself_posts_when_its_owner_ticks(
     rig._tasks.append(rig.run_task)
     await asyncio.sleep(0)
     ticks = rig.executor.status().counters.ticks
+    assert rig.executor.idle  # nothing queued: the replay's loop may skip its ticks
     order = rig.order(px="185")
     rig.gates.submit(order, rig.clock.now_ms())
     await asyncio.sleep(0.3)  # thirty periods of 10 ms
     assert rig.of(ActionPosted) == [] and rig.state(order) is OrderState.QUEUED
     assert rig.executor.status().counters.ticks == ticks
+    assert not rig.executor.idle  # queued: the next tick must run
     rig.executor.safe_tick()
     await until(lambda: rig.state(order) is OrderState.RESTING, "the order resting")
     assert rig.executor.status().counters.ticks == ticks + 1
+    assert rig.executor.idle
+    rig.executor.on_connection_lost()  # orders may be unknown: resolution runs on ticks
+    assert not rig.executor.idle
 
 
 # ---------------------------------------------------------------- send failures

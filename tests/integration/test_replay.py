@@ -24,7 +24,7 @@ from hip3term.recording.format import RecordingHeader
 from hip3term.recording.recorder import Recorder
 from hip3term.replay.clock import VirtualClock
 from hip3term.replay.exchange import RecordedBookExchange
-from hip3term.replay.runner import ReplayConfig, replay_settings, run_replay
+from hip3term.replay.runner import ReplayConfig, ReplaySession, replay_settings, run_replay
 from hip3term.replay.sweep import run_sweep
 from hip3term.venue.hyperliquid import wire
 from hip3term.venue.hyperliquid.actions import LimitType, order_action, order_wire
@@ -36,6 +36,7 @@ from tests.unit.test_ml_dataset import write_sim_recording
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures"
 EAGER = {"threshold_bps": 0, "taker_fee_bps": 0, "size_alpha": 0.5, "cooldown_s": 0.5}
+LOSSES_ALLOWED = {"risk.max_consecutive_losses": 1000, "risk.max_cumulative_loss": 10_000}
 EAGER_TOML = "threshold_bps = 0\ntaker_fee_bps = 0\nsize_alpha = 0.5\ncooldown_s = 0.5\n"
 
 
@@ -47,6 +48,15 @@ def settings() -> Settings:
 def sim_recording(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Three minutes of the simulator's synthetic xyz:COIN."""
     return write_sim_recording(tmp_path_factory.mktemp("rec"), seed=3, minutes=3)
+
+
+@pytest.fixture(scope="module")
+def quiet_recording(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Four minutes with the feed quiet 12 s in every 25 (positions reach their time stop
+    between frames), then quiet 20 s from 3:30 (the data goes stale: the latch trips)."""
+    gaps = [(t + 10.0, t + 22.0) for t in range(0, 200, 25)] + [(210.0, 230.0)]
+    return write_sim_recording(tmp_path_factory.mktemp("quiet"), seed=4, minutes=4,
+                               gaps=gaps)
 
 
 # ---------------------------------------------------------------- determinism
@@ -64,6 +74,32 @@ def test_two_replays_hash_the_same_fills_and_stress_changes_them(sim_recording: 
     assert dropped.fill_hash != first.fill_hash
     again = run_replay(sim_recording, settings(), overrides=EAGER, drop_frames=0.3, seed=7)
     assert again.fill_hash == dropped.fill_hash  # the drops are seeded
+
+
+@pytest.mark.parametrize(("recording", "strategy", "params"), [
+    ("sim_recording", "oracle_dislocation", EAGER), ("sim_recording", "maker", {}),
+    ("quiet_recording", "oracle_dislocation", {**EAGER, **LOSSES_ALLOWED}),
+    ("quiet_recording", "maker", LOSSES_ALLOWED)])
+def test_skipping_idle_ticks_changes_nothing(recording: str, strategy: str,
+                                            params: dict[str, Any],
+                                            request: pytest.FixtureRequest,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    path = request.getfixturevalue(recording)
+    skipping = run_replay(path, settings(), strategy=strategy, overrides=params)
+    monkeypatch.setattr(ReplaySession, "_idle_until", lambda self: 0)  # every tick runs
+    ticking = run_replay(path, settings(), strategy=strategy, overrides=params)
+    run, skipped = (skipping.report.extra["ticks"][k] for k in ("run", "skipped"))
+    assert skipped > 0 and ticking.report.extra["ticks"] == {"run": run + skipped, "skipped": 0}
+    assert len(skipping.fills) >= 2 and skipping.fills == ticking.fills
+    assert skipping.rows == ticking.rows  # every journal row: orders, signals, risk events
+
+    def same(result: Any) -> dict[str, Any]:
+        report = result.report.as_dict()
+        for key in ("wall_s", "frames_per_s", "ticks"):
+            report["extra"].pop(key)
+        return dict(report)
+
+    assert same(skipping) == same(ticking)
 
 
 def test_the_fill_hash_is_the_same_in_another_process(sim_recording: Path) -> None:

@@ -9,6 +9,7 @@ public frames written with the `Recorder` as the server would push them (l2Book 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -53,9 +54,13 @@ def sim_directory() -> AssetDirectory:
 
 
 def write_sim_recording(directory: Path, *, seed: int, minutes: float,
-                        shocks_per_hour: float = 200.0) -> Path:
-    """A recording of the synthetic `xyz:COIN`; each seed starts 2 hours after the last."""
+                        shocks_per_hour: float = 200.0,
+                        gaps: Sequence[tuple[float, float]] = ()) -> Path:
+    """A recording of the synthetic `xyz:COIN`; each seed starts 2 hours after the last.
+    Nothing is recorded within `gaps` (seconds from the start, [from, to)): the feed
+    went quiet while the market moved on."""
     clock = SimClock(START_MS + seed * 7_200_000)
+    start = clock.now_ms()
     meta = load_package_json("meta_xyz.json")
     directory_ = sim_directory()
     spec = market_spec(directory_.lookup(COIN))
@@ -69,7 +74,10 @@ def write_sim_recording(directory: Path, *, seed: int, minutes: float,
         for _ in range(round(minutes * 600)):
             clock.advance(100)
             now = clock.now_ms()
-            for push in exchange.step(now):
+            pushes = exchange.step(now)
+            if any(a * 1000 <= now - start < b * 1000 for a, b in gaps):
+                continue
+            for push in pushes:
                 if push.channel == "trades":
                     recorder.frame_in(_frame("trades", push.data), "trades",
                                       push.data[-1]["time"])

@@ -186,6 +186,58 @@ def test_a_callback_scheduled_by_a_tick_runs_before_the_next_item() -> None:
     assert log[:4] == [(S, "tick"), (S, "soon"), (S, "same instant"), (S + 1, "next")]
 
 
+def test_idle_ticks_are_skipped_up_to_the_quiet_time_the_next_item_or_timer() -> None:
+    log: list[tuple[int, str]] = []
+    ms = 1_000_000
+    quiet = {"until": START_NS + 1000 * ms}
+    loops: list[VirtualTimeLoop] = []
+
+    async def main(loop: VirtualTimeLoop) -> None:
+        loops.append(loop)
+
+        def tick() -> None:
+            log.append((loop.vclock.ns - START_NS, "tick"))
+            if loop.vclock.ns == START_NS + 1100 * ms:
+                quiet["until"] = START_NS + 5 * S
+
+        loop.set_ticker(100 * ms, tick, lambda: quiet["until"])
+        items = [(START_NS + 450 * ms, "f1", True), (START_NS + 1500 * ms, "f2", True)]
+        loop.set_source(ListSource(loop.vclock, items, log))
+        loop.call_at(1.75, lambda: log.append((loop.vclock.ns - START_NS, "timer")))
+        await asyncio.sleep(2.05)
+
+    run(main)
+    # 100: the first tick runs, then quiet until 1 s; the item at 450 ends the skipping
+    # (the tick at 500 runs), quiet again until 1 s; 1000 and 1100 run (the quiet time
+    # is past), then quiet until 5 s: the item at 1500 (a tick at the same instant runs
+    # first), the timer at 1750 and the end at 2050 each end a skip
+    assert log == [(100 * ms, "tick"), (450 * ms, "f1"), (500 * ms, "tick"),
+                   (1000 * ms, "tick"), (1100 * ms, "tick"), (1500 * ms, "tick"),
+                   (1500 * ms, "f2"), (1600 * ms, "tick"), (1750 * ms, "timer"),
+                   (1800 * ms, "tick")]
+    loop = loops[0]
+    assert (loop.ticks_run, loop.ticks_skipped) == (7, 13)  # 20 periods in 2.05 s
+
+
+def test_a_callback_scheduled_by_a_tick_ends_the_skipping() -> None:
+    ms = 1_000_000
+    times: list[int] = []
+
+    async def main(loop: VirtualTimeLoop) -> None:
+        def tick() -> None:
+            times.append((loop.vclock.ns - START_NS) // ms)
+            if len(times) == 1:
+                loop.call_soon(lambda: None)  # e.g. a post started by the tick
+
+        loop.set_ticker(100 * ms, tick, lambda: START_NS + 10 * S)
+        await asyncio.sleep(0.95)
+
+    run(main)
+    # the first tick scheduled a callback: the next tick runs; the second did not, so
+    # the ticks after it are skipped up to the end of the sleep
+    assert times == [100, 200]
+
+
 def test_ticker_refuses_a_period_that_is_not_positive() -> None:
     loop = VirtualTimeLoop(VirtualClock(START_NS))
     try:
