@@ -26,8 +26,13 @@ action, taken from one `NonceManager` per signer (agent) address:
 
 Cost: `FileNonceStore.save` writes a ~40-byte file, fsyncs it, renames it over the old
 one and fsyncs the directory (measured here: 0.6 ms median, 4 ms p99, 11 ms worst).
-It runs inside `next()` on the rare call that crosses the reservation, i.e. on the
-caller's thread (the executor's event loop); no other call touches the disk.
+By default it runs inside `next()` on the rare call that crosses the reservation, i.e. on
+the caller's thread. With `prefetch=True` (the live node: the caller is the executor's
+event loop, where a millisecond is an order's whole budget) the manager renews the
+reservation on its own thread once half of it is used, so `next()` finds it renewed and
+never waits for the disk, unless nonces run through the other half before the write is
+done (then it waits, as without prefetch). Either way a nonce is handed out only below a
+reservation already durable, and the store never receives a lower value after a higher.
 
 Standard library only. One store file per signer address:
 `FileNonceStore.for_signer(Path("state"), address)` is `state/nonce-<address>.json`. Two
@@ -40,6 +45,7 @@ import contextlib
 import json
 import logging
 import os
+import queue
 import tempfile
 import threading
 import time
@@ -182,6 +188,8 @@ class NonceManager:
         max_drift_ms: `sync_with_server` raises `NonceError` above this drift.
         reserve_ms: how far beyond a nonce the persisted reservation reaches; larger
             means fewer disk writes and a bigger jump after a restart.
+        prefetch: renew the reservation on a background thread when half of it is used
+            (see the module docstring), so `next()` rarely waits for the store.
         logger: where drift warnings go (this module's logger by default).
 
     Raises:
@@ -196,6 +204,7 @@ class NonceManager:
         warn_drift_ms: int = 2000,
         max_drift_ms: int = 5000,
         reserve_ms: int = DEFAULT_RESERVE_MS,
+        prefetch: bool = False,
         logger: logging.Logger | None = None,
     ) -> None:
         if not 0 <= warn_drift_ms <= max_drift_ms:
@@ -213,7 +222,12 @@ class NonceManager:
         floor = store.load() if store is not None else None
         # Every nonce handed out before a restart is <= the stored reservation: start above.
         self._last = floor or 0
-        self._reserved = floor or 0
+        self._reserved = floor or 0  # durable: no nonce handed out goes above it
+        self._written = floor or 0  # the highest value given to the store
+        self._write_lock = threading.Lock()  # one store write at a time (taken after _lock)
+        self._prefetch: queue.SimpleQueue[int] | None = queue.SimpleQueue() if prefetch else None
+        self._prefetching = False  # a background write is asked for or under way
+        self._prefetcher_thread: threading.Thread | None = None
         if floor is not None and floor - clock() > EXCHANGE_FUTURE_WINDOW_MS:
             self._log.warning(
                 "nonce store reservation %d is more than 1 day ahead of the local clock; "
@@ -254,12 +268,51 @@ class NonceManager:
         """
         with self._lock:
             nonce = max(self._last + 1, self._clock() + self._offset)
-            if self._store is not None and nonce > self._reserved:
-                reserved = nonce + self._reserve_ms
-                self._store.save(reserved)  # durable before the nonce leaves this method
-                self._reserved = reserved
+            if self._store is not None:
+                if nonce > self._reserved:
+                    reserved = nonce + self._reserve_ms
+                    self._write(reserved)  # durable before the nonce leaves this method
+                    self._reserved = reserved
+                elif (self._prefetch is not None and not self._prefetching
+                        and self._reserved - nonce < self._reserve_ms // 2):
+                    self._prefetching = True
+                    self._ask_prefetch(nonce + self._reserve_ms)
             self._last = nonce
             return nonce
+
+    def _write(self, reserved: int) -> None:
+        # Give `reserved` to the store unless a higher value went already (never lower).
+        assert self._store is not None  # the callers check
+        with self._write_lock:
+            if reserved > self._written:
+                self._store.save(reserved)
+                self._written = reserved
+
+    def _ask_prefetch(self, reserved: int) -> None:
+        assert self._prefetch is not None  # the caller checks
+        if self._prefetcher_thread is None:  # started on first use, then waits on its queue
+            self._prefetcher_thread = threading.Thread(target=self._prefetcher,
+                                                       name="nonce-reservation", daemon=True)
+            self._prefetcher_thread.start()
+        self._prefetch.put(reserved)
+
+    def _prefetcher(self) -> None:
+        # The background writer (daemon: a write cut short by the process's end leaves
+        # the store at its last durable value, which no nonce handed out exceeds).
+        assert self._prefetch is not None
+        while True:
+            reserved = self._prefetch.get()
+            try:
+                self._write(reserved)
+            except NonceError as exc:
+                self._log.error("%s; the next nonce past the reservation writes it in line",
+                                exc)  # fmt: skip
+                with self._lock:
+                    self._prefetching = False
+                continue
+            with self._lock:
+                self._reserved = max(self._reserved, reserved)
+                self._prefetching = False
 
     def sync_with_server(self, server_time_ms: int) -> int:
         """Align nonces with the exchange's clock and report the drift.

@@ -155,8 +155,9 @@ class TradingNode:
             raise ValueError("trading needs a signing key and an account address")
         state_dir = settings.paths.state_dir
         state_dir.mkdir(parents=True, exist_ok=True)
-        self.nonces = NonceManager(self.clock.now_ms,
-                                   FileNonceStore.for_signer(state_dir, key.address))
+        self.nonces = NonceManager(self.clock.now_ms,  # the disk off the executor's loop
+                                   FileNonceStore.for_signer(state_dir, key.address),
+                                   prefetch=True)  # fmt: skip
         signer = Signer(key, is_mainnet=settings.venue.name != "testnet")
         engine = self.engine
         self.executor = ExecutorLoop(

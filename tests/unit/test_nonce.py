@@ -294,6 +294,103 @@ def test_failed_reservation_write_hands_out_no_nonce(tmp_path: Path) -> None:
     assert manager.reserved == 0
 
 
+class GatedStore(MemoryNonceStore):
+    """A store whose writes wait for `gate` once it is closed (a slow disk), may fail on
+    request, and check that no value is ever written below one written before."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = threading.Event()
+        self.gate.set()
+        self.waiting = threading.Event()  # a write is held at the gate
+        self.written = threading.Event()  # a write finished (cleared by the test)
+        self.fail = False
+        self.durable: list[int] = []
+
+    def save(self, reserved: int) -> None:
+        self.waiting.set()
+        self.gate.wait()
+        if self.fail:
+            raise NonceError("cannot write nonce store (test)")
+        assert not self.durable or reserved > self.durable[-1]
+        super().save(reserved)
+        self.durable.append(reserved)
+        self.written.set()
+
+
+def _wait(event: threading.Event) -> None:
+    assert event.wait(30), "the background write never came"
+
+
+def test_prefetch_renews_the_reservation_before_it_is_needed() -> None:
+    clock, store = FakeClock(T0), GatedStore()
+    manager = NonceManager(clock, store, reserve_ms=10_000, prefetch=True)
+    assert manager.next() == T0 and store.durable == [T0 + 10_000]  # the first: in line
+    clock.now = T0 + 4_999
+    manager.next()  # more than half the reservation left: nothing written
+    store.gate.clear()
+    store.written.clear()
+    clock.now = T0 + 5_001
+    assert manager.next() == T0 + 5_001  # returns while the renewal waits at the gate
+    _wait(store.waiting)
+    assert manager.reserved == T0 + 10_000  # not durable yet: not counted
+    clock.now = T0 + 7_000
+    assert manager.next() == T0 + 7_000  # below the durable reservation: no wait
+    store.gate.set()
+    _wait(store.written)
+    for _ in range(1000):  # the writer thread takes the lock after the write
+        if manager.reserved == T0 + 15_001:
+            break
+        threading.Event().wait(0.01)
+    assert manager.reserved == T0 + 15_001 and store.durable == [T0 + 10_000, T0 + 15_001]
+
+
+def test_prefetch_never_hands_out_a_nonce_above_a_durable_reservation() -> None:
+    clock, store = FakeClock(T0), GatedStore()
+    manager = NonceManager(clock, store, reserve_ms=10_000, prefetch=True)
+    manager.next()
+    store.gate.clear()
+    store.waiting.clear()
+    clock.now = T0 + 6_000
+    manager.next()  # asks for the renewal, which waits at the gate
+    _wait(store.waiting)
+    clock.now = T0 + 20_000  # past the reservation before the renewal is durable
+    got: list[int] = []
+    inline = threading.Thread(target=lambda: got.append(manager.next()))
+    inline.start()
+    inline.join(0.3)
+    assert inline.is_alive() and got == []  # it waits for the store: no nonce yet
+    store.gate.set()
+    inline.join(30)
+    assert got == [T0 + 20_000]
+    assert store.durable[-1] >= T0 + 20_000  # durable before it was handed out
+    assert store.durable == sorted(set(store.durable))
+
+
+def test_a_failed_prefetch_is_logged_and_the_next_crossing_writes_in_line(
+        caplog: pytest.LogCaptureFixture) -> None:
+    clock, store = FakeClock(T0), GatedStore()
+    manager = NonceManager(clock, store, reserve_ms=10_000, prefetch=True)
+    manager.next()
+    store.fail = True
+    store.waiting.clear()
+    clock.now = T0 + 6_000
+    with caplog.at_level(logging.ERROR):
+        manager.next()
+        _wait(store.waiting)
+        for _ in range(1000):
+            if "writes it in line" in caplog.text:
+                break
+            threading.Event().wait(0.01)
+    assert "cannot write nonce store (test)" in caplog.text
+    assert manager.reserved == T0 + 10_000
+    clock.now = T0 + 10_001
+    with pytest.raises(NonceError):  # the store still fails: in line, no nonce
+        manager.next()
+    store.fail = False
+    assert manager.next() == T0 + 10_001 and store.durable[-1] == T0 + 20_001
+
+
 def test_store_far_ahead_of_clock_warns(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING):
         NonceManager(FakeClock(T0), MemoryNonceStore(T0 + 2 * 86_400_000))
