@@ -34,6 +34,7 @@ from Crypto.Hash import keccak as _pycryptodome_keccak
 
 from hip3term.errors import SigningError
 from hip3term.keys import SecretKey, address_of_public_key
+from hip3term.venue.hyperliquid.secp import sign_recoverable
 
 __all__ = [
     "AGENT_TYPE_HASH",
@@ -338,7 +339,7 @@ def l1_digest(
 
 def _sign_digest(key: SecretKey, digest: bytes) -> Signature:
     # (sign_l1_action repeats these lines inline: one call less on the hot path)
-    raw = key.signer.sign_recoverable(digest, hasher=None)  # r(32) ‖ s(32) ‖ recid(1)
+    raw = sign_recoverable(key.signer, digest)  # r(32) ‖ s(32) ‖ recid(1), GIL held
     return Signature(
         int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:64], "big"), 27 + raw[64]
     )
@@ -372,7 +373,7 @@ def sign_l1_action(
         action_preimage(action, nonce, vault_address, expires_after),
         _AGENT_PREFIX_MAINNET if is_mainnet else _AGENT_PREFIX_TESTNET,
     )
-    raw = key.signer.sign_recoverable(digest, hasher=None)  # r(32) ‖ s(32) ‖ recid(1)
+    raw = sign_recoverable(key.signer, digest)  # r(32) ‖ s(32) ‖ recid(1), GIL held
     return Signature(
         int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:64], "big"), 27 + raw[64]
     )

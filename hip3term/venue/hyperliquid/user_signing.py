@@ -27,6 +27,7 @@ from coincurve import PublicKey
 
 from hip3term.errors import SigningError
 from hip3term.keys import SecretKey, address_of_public_key
+from hip3term.venue.hyperliquid.secp import sign_recoverable
 from hip3term.venue.hyperliquid.signing import EIP712_DOMAIN_TYPE_HASH, Signature, keccak256
 
 __all__ = [
@@ -174,7 +175,7 @@ def sign_user_signed_action(
         SigningError: the action cannot be hashed (see `user_signed_digest`).
     """
     digest = user_signed_digest(action, primary_type, fields)
-    raw = key.signer.sign_recoverable(digest, hasher=None)  # r(32) ‖ s(32) ‖ recid(1)
+    raw = sign_recoverable(key.signer, digest)  # r(32) ‖ s(32) ‖ recid(1), GIL held
     return Signature(
         int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:64], "big"), 27 + raw[64]
     )
