@@ -208,27 +208,40 @@ class StrategyMetrics:
         self._orders: dict[str, _Order] = {}
         self._tids: set[int] = set()
         self._signals = self._traded = 0
-        self._edges: list[float] = []
-        self._traded_edges: list[float] = []
+        # Running totals, not lists: `snapshot()` runs 10 times a second on the engine
+        # loop for a whole session, so it must not grow with the session's history.
+        self._edges = _Mean()
+        self._traded_edges = _Mean()
+        self._placed_sz = self._filled_sz = ZERO
+        self._orders_filled = 0
         self._fills = 0
         self._slip_weighted = 0.0
         self._slip_size = 0.0
         self._fees = ZERO
+        self._wins = self._losses = 0
+        self._pnl = ZERO
+        self._trip_edges = _Mean()
+        self._times = _Mean()
+        self._max_time: float | None = None
+        self._snapshot: MetricsSnapshot | None = None  # until something changes
 
     def on_signal(self, signal: Signal) -> None:
         """Count a logged signal and its expected edge."""
+        self._snapshot = None
         self._signals += 1
         self._traded += signal.traded
         if signal.expected_edge_bps is not None:
-            self._edges.append(signal.expected_edge_bps)
+            self._edges.add(signal.expected_edge_bps)
             if signal.traded:
-                self._traded_edges.append(signal.expected_edge_bps)
+                self._traded_edges.add(signal.expected_edge_bps)
 
     def on_intent(self, intent: Intent) -> None:
         """Register a placed order (other intents are ignored)."""
         if isinstance(intent, PlaceOrder) and intent.cloid not in self._orders:
+            self._snapshot = None
             self._orders[intent.cloid] = _Order(intent.is_buy, intent.sz, intent.ref_px,
                                                 intent.expected_edge_bps)
+            self._placed_sz += intent.sz
 
     def on_fill(self, fill: FillLike) -> RoundTrip | None:
         """Apply one fill in the strategy's market (duplicates by `tid` are ignored).
@@ -238,13 +251,17 @@ class StrategyMetrics:
         """
         if fill.tid in self._tids:
             return None
+        self._snapshot = None
         self._tids.add(fill.tid)
         self._fills += 1
         self._fees += fill.fee
         is_buy = fill.side == "B"
         order = self._orders.get(fill.cloid) if fill.cloid is not None else None
         if order is not None:
+            before = order.filled
             order.filled += fill.sz
+            self._filled_sz += min(order.filled, order.sz) - min(before, order.sz)
+            self._orders_filled += before <= 0 < order.filled
             if order.ref_px is not None:
                 slip = (fill.px - order.ref_px) / order.ref_px * (1 if is_buy else -1)
                 self._slip_weighted += float(slip) * 1e4 * float(fill.sz)
@@ -254,45 +271,67 @@ class StrategyMetrics:
             time_ms=fill.time_ms, expected_edge_bps=None if order is None else order.expected,
         )  # fmt: skip
         if trip is not None:
-            self.trips.append(trip)
+            self._add_trip(trip)
         return trip
+
+    def _add_trip(self, trip: RoundTrip) -> None:
+        self.trips.append(trip)
+        pnl = trip.pnl
+        self._wins += pnl > 0
+        self._losses += pnl < 0
+        self._pnl += pnl
+        self._trip_edges.add(trip.realized_edge_bps)
+        self._times.add(trip.time_to_flat_s)
+        if self._max_time is None or trip.time_to_flat_s > self._max_time:
+            self._max_time = trip.time_to_flat_s
 
     def position(self, market: str) -> Decimal:
         """The signed size built from the fills fed so far."""
         return self._builder.position(market)
 
     def snapshot(self) -> MetricsSnapshot:
-        """The current figures."""
-        orders = list(self._orders.values())
-        placed_sz = sum((o.sz for o in orders), ZERO)
-        filled_sz = sum((min(o.filled, o.sz) for o in orders), ZERO)
-        trips = self.trips
-        pnls = [t.pnl for t in trips]
-        times = [t.time_to_flat_s for t in trips]
-        return MetricsSnapshot(
+        """The current figures (the same object until something changes)."""
+        if self._snapshot is not None:
+            return self._snapshot
+        placed, filled, trips = len(self._orders), self._orders_filled, self.trips
+        self._snapshot = MetricsSnapshot(
             strategy=self.strategy,
             signals=self._signals,
             signals_traded=self._traded,
-            mean_expected_edge_bps=_mean(self._edges),
-            mean_expected_edge_traded_bps=_mean(self._traded_edges),
-            orders_placed=len(orders),
-            orders_filled=sum(1 for o in orders if o.filled > 0),
-            fill_rate=sum(1 for o in orders if o.filled > 0) / len(orders) if orders else None,
-            size_fill_rate=float(filled_sz / placed_sz) if placed_sz else None,
+            mean_expected_edge_bps=self._edges.value,
+            mean_expected_edge_traded_bps=self._traded_edges.value,
+            orders_placed=placed,
+            orders_filled=filled,
+            fill_rate=filled / placed if placed else None,
+            size_fill_rate=float(self._filled_sz / self._placed_sz) if self._placed_sz else None,
             fills=self._fills,
             mean_slippage_bps=self._slip_weighted / self._slip_size if self._slip_size else None,
             round_trips=len(trips),
-            wins=sum(1 for p in pnls if p > 0),
-            losses=sum(1 for p in pnls if p < 0),
-            mean_realized_edge_bps=_mean([t.realized_edge_bps for t in trips]),
-            mean_time_to_flat_s=_mean(times),
-            max_time_to_flat_s=max(times) if times else None,
-            pnl_per_trade=sum(pnls, ZERO) / len(pnls) if pnls else None,
-            last_trade_pnl=pnls[-1] if pnls else None,
-            cumulative_pnl=sum(pnls, ZERO),
+            wins=self._wins,
+            losses=self._losses,
+            mean_realized_edge_bps=self._trip_edges.value,
+            mean_time_to_flat_s=self._times.value,
+            max_time_to_flat_s=self._max_time,
+            pnl_per_trade=self._pnl / len(trips) if trips else None,
+            last_trade_pnl=trips[-1].pnl if trips else None,
+            cumulative_pnl=self._pnl,
             fees=self._fees,
-        )
+        )  # fmt: skip
+        return self._snapshot
 
 
-def _mean(values: list[float]) -> float | None:
-    return sum(values) / len(values) if values else None
+class _Mean:
+    # A running mean: the values added in order (the same sum as `sum(values)` on
+    # Python 3.11, which adds left to right), and how many.
+    __slots__ = ("count", "total")
+
+    def __init__(self) -> None:
+        self.total, self.count = 0.0, 0
+
+    def add(self, value: float) -> None:
+        self.total += value
+        self.count += 1
+
+    @property
+    def value(self) -> float | None:
+        return self.total / self.count if self.count else None

@@ -6,6 +6,7 @@ is worked out by hand in the comments.
 
 from __future__ import annotations
 
+import random
 from decimal import Decimal
 from typing import Any
 
@@ -185,3 +186,96 @@ def test_empty_snapshot_has_no_averages_and_serializes() -> None:
     assert row["strategy"] == "maker"
     assert row["cumulative_pnl"] == "0"
     assert row["mean_expected_edge_bps"] is None
+
+
+# -- running totals against the definitions, recomputed eagerly ------------------------------
+
+
+def _eager(metrics: StrategyMetrics, placed: dict[str, PlaceOrder],
+           filled: dict[str, Decimal], edges: list[float],
+           traded_edges: list[float]) -> dict[str, Any]:
+    # The module docstring's definitions over everything seen, from scratch.
+    trips = metrics.trips
+    pnls = [t.pnl for t in trips]
+    times = [t.time_to_flat_s for t in trips]
+    placed_sz = sum((o.sz for o in placed.values()), Decimal(0))
+    filled_sz = sum((min(filled.get(c, Decimal(0)), o.sz) for c, o in placed.items()),
+                    Decimal(0))  # fmt: skip
+    n_filled = sum(1 for c in placed if filled.get(c, Decimal(0)) > 0)
+
+    def mean(values: list[float]) -> float | None:
+        return sum(values) / len(values) if values else None
+
+    return {
+        "mean_expected_edge_bps": mean(edges), "mean_expected_edge_traded_bps": mean(traded_edges),
+        "orders_placed": len(placed), "orders_filled": n_filled,
+        "fill_rate": n_filled / len(placed) if placed else None,
+        "size_fill_rate": float(filled_sz / placed_sz) if placed_sz else None,
+        "round_trips": len(trips), "wins": sum(1 for p in pnls if p > 0),
+        "losses": sum(1 for p in pnls if p < 0),
+        "mean_realized_edge_bps": mean([t.realized_edge_bps for t in trips]),
+        "mean_time_to_flat_s": mean(times), "max_time_to_flat_s": max(times, default=None),
+        "pnl_per_trade": sum(pnls, Decimal(0)) / len(pnls) if pnls else None,
+        "last_trade_pnl": pnls[-1] if pnls else None, "cumulative_pnl": sum(pnls, Decimal(0)),
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_running_totals_match_the_definitions_recomputed_at_every_step(seed: int) -> None:
+    rng = random.Random(seed)
+    metrics = StrategyMetrics("s")
+    placed: dict[str, PlaceOrder] = {}
+    filled: dict[str, Decimal] = {}
+    edges: list[float] = []
+    traded_edges: list[float] = []
+    cloids = [f"0x{i:032x}" for i in range(12)]
+    seen_tids: set[int] = set()
+    for step in range(400):
+        kind = rng.random()
+        if kind < 0.3:
+            edge = rng.choice([None, rng.uniform(-20, 40)])
+            traded = rng.random() < 0.4
+            metrics.on_signal(signal(edge, traded))
+            if edge is not None:
+                edges.append(edge)
+                if traded:
+                    traded_edges.append(edge)
+        elif kind < 0.5:
+            cloid = rng.choice(cloids)
+            intent = order(cloid, rng.random() < 0.5, f"{rng.randint(99, 101)}",
+                           f"{rng.randint(1, 4)}", ref=rng.choice([None, "100"]))  # fmt: skip
+            metrics.on_intent(intent)
+            placed.setdefault(cloid, intent)
+        else:
+            tid = rng.randint(1, 300)  # repeats now and then: duplicates are ignored
+            cloid = rng.choice([None, *cloids])
+            size = Decimal(rng.randint(1, 3))
+            [f] = wire_fills(fill(tid, rng.choice("AB"), f"{rng.randint(98, 102)}", str(size),
+                                  "0.01", T0 + step * 500, cloid=cloid))  # fmt: skip
+            metrics.on_fill(f)
+            if tid not in seen_tids:
+                seen_tids.add(tid)
+                if cloid in placed:
+                    filled[cloid] = filled.get(cloid, Decimal(0)) + size
+        snap = metrics.snapshot()
+        expected = _eager(metrics, placed, filled, edges, traded_edges)
+        assert {k: getattr(snap, k) for k in expected} == pytest.approx(expected), step
+    assert metrics.trips and placed and any(filled.values())
+
+
+def test_the_snapshot_is_kept_until_something_changes() -> None:
+    metrics = StrategyMetrics("s")
+    first = metrics.snapshot()
+    assert metrics.snapshot() is first
+    metrics.on_signal(signal(5.0, False))
+    second = metrics.snapshot()
+    assert second is not first and second.signals == 1
+    metrics.on_intent(order(A, True, "100", "1"))
+    third = metrics.snapshot()
+    assert third is not second and third.orders_placed == 1
+    [f] = wire_fills(fill(1, "B", "100", "1", "0", T0, cloid=A))
+    metrics.on_fill(f)
+    assert metrics.snapshot().fills == 1
+    fourth = metrics.snapshot()
+    metrics.on_fill(f)  # a duplicate changes nothing
+    assert metrics.snapshot() is fourth
