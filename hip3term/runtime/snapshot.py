@@ -16,11 +16,11 @@ Units: prices and sizes are `Decimal`; times are unix ms (`*_ms`) or seconds as 
 from __future__ import annotations
 
 import enum
+import operator
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from decimal import Decimal
-from types import MappingProxyType
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from hip3term.core.events import LatchState, OrderState, TripTrigger
 from hip3term.feeds.health import FeedHealth
@@ -54,7 +54,31 @@ __all__ = [
 ]
 
 _BPS = Decimal(10_000)
-_EMPTY: Mapping[str, str | float | int | None] = MappingProxyType({})
+_T = TypeVar("_T")
+
+
+def _pickled_by_fields(cls: type[_T]) -> type[_T]:
+    # Pickle as (class, field values). A slotted dataclass otherwise pickles through the
+    # dataclasses module's Python-level __getstate__, which reads fields() for every
+    # object: ~3 us each, ~100 objects a snapshot, 0.3-0.4 ms of the engine process's
+    # interpreter lock 10 times a second (the engine waited). Now ~0.1 ms a snapshot.
+    values = operator.attrgetter(*(f.name for f in fields(cls)))  # type: ignore[arg-type]
+    single = len(fields(cls)) == 1  # type: ignore[arg-type]
+
+    def reduce(self: _T) -> tuple[object, ...]:
+        got = values(self)
+        return _rebuilt, (cls, (got,) if single else got)
+
+    cls.__reduce__ = reduce  # type: ignore[assignment,method-assign]
+    return cls
+
+
+def _rebuilt(cls: type[_T], values: tuple[object, ...]) -> _T:
+    # The inverse of `_pickled_by_fields`' reduce (the fields set as dataclasses do).
+    obj = object.__new__(cls)
+    for f, value in zip(fields(cls), values, strict=True):  # type: ignore[arg-type]
+        object.__setattr__(obj, f.name, value)
+    return obj
 
 
 class OperatorCommand(enum.StrEnum):
@@ -75,6 +99,7 @@ class OperatorCommand(enum.StrEnum):
     QUIT = "quit"
 
 
+@_pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class CommandResult:
     """The outcome of an operator command: accepted or not, and a line for the operator."""
@@ -86,6 +111,7 @@ class CommandResult:
 # ---------------------------------------------------------------- feed
 
 
+@_pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class ChannelStatus:
     """One subscribed channel's counters (see `feeds.health`)."""
@@ -100,6 +126,7 @@ class ChannelStatus:
     subscribed: bool
 
 
+@_pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class FeedStatus:
     """The websocket: up or down, since when, round trip, reconnects, channel counters."""
@@ -139,6 +166,7 @@ class FeedStatus:
 # ---------------------------------------------------------------- risk
 
 
+@_pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class LatchStatus:
     """The risk latch: state, and for a trip its trigger, detail and time."""
@@ -165,6 +193,7 @@ class LatchStatus:
 # ---------------------------------------------------------------- market
 
 
+@_pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class BookLevelRow:
     """One level of the merged book."""
@@ -174,6 +203,7 @@ class BookLevelRow:
     n: int
 
 
+@_pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class BookSnapshot:
     """Up to 20 levels a side of the merged book (best first)."""
@@ -209,6 +239,7 @@ class BookSnapshot:
         return float((self.asks[0].px - self.bids[0].px) / mid * _BPS)
 
 
+@_pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class FeatureRow:
     """One feature: its value, or None with the reason it is invalid."""
@@ -218,6 +249,7 @@ class FeatureRow:
     reason: str = ""
 
 
+@_pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class TradeRow:
     """One public trade (side is the aggressor's: "B" buy, "A" sell)."""
@@ -228,6 +260,7 @@ class TradeRow:
     sz: Decimal
 
 
+@_pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class MarketSnapshot:
     """The traded market: book, oracle/mark, features, recent trades."""
@@ -251,6 +284,7 @@ class MarketSnapshot:
 # ---------------------------------------------------------------- positions and orders
 
 
+@_pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class PositionRow:
     """One open position.
@@ -276,6 +310,7 @@ class PositionRow:
     flattening: bool
 
 
+@_pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class OrderRow:
     """One live order (queued, sent, unknown or resting)."""
@@ -295,6 +330,7 @@ class OrderRow:
     age_s: float
 
 
+@_pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class PnlSummary:
     """Session PnL (net of fees) and trade statistics."""
@@ -322,6 +358,7 @@ class PnlSummary:
 # ---------------------------------------------------------------- executor
 
 
+@_pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class PendingPostRow:
     """One post in flight: its post id, kind ("order", "cancel", ...), age, nonce, items."""
@@ -333,6 +370,7 @@ class PendingPostRow:
     items: int
 
 
+@_pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class ExecutorSnapshot:
     """Queues, in flight and counters of the executor (zeros in observe mode)."""
@@ -359,6 +397,7 @@ class ExecutorSnapshot:
         return self.cancels + self.reduce_only + self.new
 
 
+@_pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class WouldBeOrder:
     """An order observe mode withheld: what would have been sent, with its expected edge.
@@ -383,6 +422,7 @@ class WouldBeOrder:
 # ---------------------------------------------------------------- strategy and events
 
 
+@_pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class StrategySnapshot:
     """The running strategy: its own status summary and its metrics."""
@@ -390,11 +430,12 @@ class StrategySnapshot:
     name: str
     observe: bool
     started: bool = False
-    status: Mapping[str, str | float | int | None] = field(default_factory=lambda: _EMPTY)
+    status: Mapping[str, str | float | int | None] = field(default_factory=dict)  # picklable
     metrics: MetricsSnapshot | None = None
     last_signal: str = ""
 
 
+@_pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class EventLine:
     """One line of the recent-events log ("info", "warning" or "alert")."""
@@ -408,6 +449,7 @@ class EventLine:
 # ---------------------------------------------------------------- the whole node
 
 
+@_pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class NodeSnapshot:
     """Everything the status line and the TUI show, at `taken_ms`.
