@@ -11,8 +11,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import aiosqlite
 import pytest
-from sqlalchemy import event
 
 from hip3term.core.clock import SimClock
 from hip3term.persistence.db import Journal, JournalError, open_journal
@@ -113,10 +113,10 @@ async def test_every_table_reads_back_what_was_journaled(journal: Journal) -> No
     writer.upsert_latest_top(market="xyz:TSLA", bid_px=None, bid_sz=None, ask_px=None,
                              ask_sz=None, time_ms=T0 + 1)  # fmt: skip
     await wait_until(lambda: writer.health().written == 12, "the writer task")
-    await writer.aclose()
+    await writer.aclose()  # the run task ends with it (or at its cancel, if still inside)
     task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
+    await asyncio.gather(task, return_exceptions=True)
+    assert task.done()
 
     (session,) = await journal.sessions()
     assert (session.session_id, session.mode, session.market) == (SESSION, "sim", "xyz:COIN")
@@ -184,9 +184,16 @@ async def test_strategy_state_restores_the_newest_over_sessions(journal: Journal
 # ------------------------------------------------------------------ batching and close
 
 
-async def test_rows_are_written_in_batches_one_transaction_each(journal: Journal) -> None:
+async def test_rows_are_written_in_batches_one_transaction_each(
+        journal: Journal, monkeypatch: pytest.MonkeyPatch) -> None:
     commits: list[int] = []
-    event.listen(journal.engine.sync_engine, "commit", lambda conn: commits.append(1))
+    commit = aiosqlite.Connection.commit  # the writer commits on its aiosqlite connection
+
+    async def counted(self: aiosqlite.Connection) -> None:
+        commits.append(1)
+        await commit(self)
+
+    monkeypatch.setattr(aiosqlite.Connection, "commit", counted)
     writer = JournalWriter(journal, SESSION, batch_size=100)
     for i in range(1000):
         writer.record_signal(strategy="s", market="xyz:COIN", kind="k", decision="observed",
