@@ -43,7 +43,8 @@ from typing import Any
 import orjson
 
 from hip3term.venue.hyperliquid import wire
-from hip3term.venue.hyperliquid.parse import parse_frame, peek_frame
+from hip3term.venue.hyperliquid.compact import peek_frame
+from hip3term.venue.hyperliquid.parse import parse_frame
 
 FIXTURE = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "real_ws_frames.jsonl"
 NOTES = {"l2Book": "full 20x20 xyz:AAPL book", "bbo": "xyz:AAPL bbo",

@@ -332,7 +332,7 @@ _Classify = Callable[[bytes], tuple[str | None, int | None, str | None]]
 def _parser_classifier(full: bool) -> _Classify | None:
     # The project's parser, when it is installed; None otherwise (summaries still work).
     try:
-        from hip3term.venue.hyperliquid import parse, wire
+        from hip3term.venue.hyperliquid import compact, parse, wire
     except ImportError:
         return None
 
@@ -343,7 +343,7 @@ def _parser_classifier(full: bool) -> _Classify | None:
         return result.channel, result.exchange_time_ms, None
 
     def peek(raw: bytes) -> tuple[str | None, int | None, str | None]:
-        found = parse.peek_frame(raw)
+        found = compact.peek_frame(raw)
         return found.channel, found.time_ms, None
 
     return classify if full else peek

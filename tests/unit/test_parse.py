@@ -15,13 +15,13 @@ import orjson
 import pytest
 
 from hip3term.venue.hyperliquid import wire
+from hip3term.venue.hyperliquid.compact import peek_frame
 from hip3term.venue.hyperliquid.parse import (
     CHANNELS,
     GREETING_TEXT,
     info_l2_book,
     parse_frame,
     parse_post_response,
-    peek_frame,
 )
 from hip3term.venue.hyperliquid.wire import ParseError, ParseErrorKind
 

@@ -30,7 +30,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hip3term.venue.hyperliquid import parse, wire
+from hip3term.venue.hyperliquid import compact, parse, wire
 from hip3term.venue.hyperliquid.parse import parse_frame
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -236,12 +236,12 @@ def test_every_odd_integer_text_in_every_real_book_or_quote_fails_or_reads_alike
     for msg in _real_frames("l2Book") + _real_frames("bbo"):
         raw = orjson.dumps(msg)
         _same_as_exact(raw)
-        after_raw = parse._last_levels.entry
+        after_raw = compact._last_levels.entry
         for found in re.finditer(rb'"(?:n|time)":([0-9]+)', raw):
             for text in ODD_INTEGER_TEXT:
                 edited = raw[:found.start(1)] + text + raw[found.end(1):]
                 for last in (None, after_raw):  # read whole, or right after `raw`
-                    parse._last_levels.entry = last
+                    compact._last_levels.entry = last
                     _same_as_exact(edited)
 
 
@@ -264,7 +264,7 @@ def test_every_odd_coin_text_in_every_real_market_frame_fails_or_reads_alike() -
         found = re.search(rb'"coin":"([^"]*)"', raw)
         assert found is not None
         for text in ODD_COIN_TEXT:
-            parse._last_levels.entry = None
+            compact._last_levels.entry = None
             _same_as_exact(raw[:found.start(1)] + text + raw[found.end(1):])
 
 
@@ -425,7 +425,7 @@ def _check_repeated_head(first: bytes, coin: bytes, time_ms: bytes, form: bytes)
     levels = first[first.find(b'"levels":'):]
     repeated = (form % ((time_ms, coin) if b'{"time"' in form else (coin, time_ms))) + levels
     result = _same_as_exact(repeated)
-    parse._last_levels.entry = None  # the same frame, read whole
+    compact._last_levels.entry = None  # the same frame, read whole
     assert _same_as_exact(repeated) == result
     if form == HEAD_FORMS[0] and coin in SHORT_COINS and time_ms in SHORT_TIMES:
         # the compact head with a plain ASCII coin and a plain time: no decoding at all

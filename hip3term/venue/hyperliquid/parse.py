@@ -12,7 +12,8 @@ unsigned: a `-` there is `BAD_NUMBER`. Times, ids and counts (`time`, `oid`, `ti
 post `id`) must be non-negative JSON integers.
 
 The usual book, bbo and activeAssetCtx frames, in the exchange's own compact form, are
-read from their bytes by one strict regular expression each, without decoding the JSON;
+read from their bytes by one strict regular expression each (module `compact`), without
+decoding the JSON;
 a book's sides then stay text until read (`wire.Ladder`), and a book repeating the last
 one's levels needs only its head checked. Any other frame is decoded: its book sides are
 validated in bulk (one regular expression over the joined number strings) and only when
@@ -22,7 +23,6 @@ A fast path only ever refuses a frame to the exact readers, never decides otherw
 
 from __future__ import annotations
 
-import dataclasses
 import operator
 import re
 from collections.abc import Callable, Sequence
@@ -33,6 +33,11 @@ from typing import Any, TypeVar, cast
 import orjson
 
 from hip3term.venue.hyperliquid import wire
+from hip3term.venue.hyperliquid.compact import BOOK_PREFIX as _BOOK_PREFIX
+from hip3term.venue.hyperliquid.compact import UNSIGNED as _UNSIGNED
+from hip3term.venue.hyperliquid.compact import compact_book as _compact_book
+from hip3term.venue.hyperliquid.compact import compact_quote as _compact_quote
+from hip3term.venue.hyperliquid.compact import repeated_book as _repeated_book
 from hip3term.venue.hyperliquid.wire import Event, ParseError, ParseErrorKind, PostResponse
 
 GREETING_TEXT = "Websocket connection established."
@@ -44,7 +49,6 @@ _Obj = dict[str, Any]
 _Read = Callable[[_Obj], _T]
 
 # Possessive quantifiers: the list pattern runs over ~80 joined numbers per book frame.
-_UNSIGNED = r"[0-9]++(?:\.[0-9]++)?+"
 _UNSIGNED_RE = re.compile(_UNSIGNED)
 _SIGNED_RE = re.compile("-?" + _UNSIGNED)
 _UNSIGNED_LIST_RE = re.compile(f"{_UNSIGNED}(?:,{_UNSIGNED})*+")
@@ -430,168 +434,6 @@ def _post(frame: _Obj) -> PostResponse:
         raise _FieldError(bad.kind, bad.detail, post_id) from None
 
 
-# -- fast paths for the market data of every frame -------------------------------------
-# The usual book, bbo and activeAssetCtx frames come in the exchange's compact form: each
-# is read from its text by one strict pattern, without decoding. Any other frame (a null,
-# an absent optional field, other spacing, any irregularity) is decoded and read by the
-# readers above, which give the same value or name the fault. So a fast path may only
-# ever refuse, never decide differently: tests/unit/test_parse_fast.py compares the two.
-
-# The frozen dataclasses' __init__ sets each field through object.__setattr__; the
-# messages built here per frame have their slots set through the slot descriptors instead:
-# the same objects (wire's classes have no __post_init__), made in about half the time.
-_Setter = Callable[[object, object], None]
-_new = object.__new__
-
-
-def _slot_setters(cls: type, names: str) -> list[_Setter]:
-    # The setters of the fields named, in that order; the names must be all the fields.
-    wanted = names.split()
-    if (sorted(wanted) != sorted(field.name for field in dataclasses.fields(cls))
-            or hasattr(cls, "__post_init__")):
-        raise TypeError(f"{cls.__name__} is not built from the fields {names}")
-    return [vars(cls)[name].__set__ for name in wanted]
-
-
-def _builder3(cls: type[_T], names: str) -> Callable[[Any, Any, Any], _T]:
-    s0, s1, s2 = _slot_setters(cls, names)
-
-    def build(a: Any, b: Any, c: Any) -> _T:
-        obj = _new(cls)
-        s0(obj, a)
-        s1(obj, b)
-        s2(obj, c)
-        return obj
-    return build
-
-
-def _builder4(cls: type[_T], names: str) -> Callable[[Any, Any, Any, Any], _T]:
-    s0, s1, s2, s3 = _slot_setters(cls, names)
-
-    def build(a: Any, b: Any, c: Any, d: Any) -> _T:
-        obj = _new(cls)
-        s0(obj, a)
-        s1(obj, b)
-        s2(obj, c)
-        s3(obj, d)
-        return obj
-    return build
-
-
-def _asset_ctx_builder() -> Callable[..., wire.AssetCtx]:
-    s0, s1, s2, s3, s4, s5, s6, s7, s8, s9, s10 = _slot_setters(
-        wire.AssetCtx, "coin mark_px oracle_px mid_px funding open_interest premium "
-                       "impact_pxs day_ntl_vlm prev_day_px day_base_vlm")
-
-    def build(coin: str, mark: Decimal, oracle: Decimal, mid: Decimal, funding: Decimal,
-              oi: Decimal, premium: Decimal, impact: tuple[Decimal, Decimal], ntl: Decimal,
-              prev: Decimal, base: Decimal) -> wire.AssetCtx:
-        ctx = _new(wire.AssetCtx)
-        s0(ctx, coin)
-        s1(ctx, mark)
-        s2(ctx, oracle)
-        s3(ctx, mid)
-        s4(ctx, funding)
-        s5(ctx, oi)
-        s6(ctx, premium)
-        s7(ctx, impact)
-        s8(ctx, ntl)
-        s9(ctx, prev)
-        s10(ctx, base)
-        return ctx
-    return build
-
-
-_new_level = _builder3(wire.Level, "px sz n")
-_new_book = _builder4(wire.L2Book, "coin time_ms bids asks")
-_new_bbo = _builder4(wire.Bbo, "coin time_ms bid ask")
-_new_asset_ctx = _asset_ctx_builder()
-
-
-# A book frame exactly in the exchange's compact form (with the "fast" flag of a fast
-# book, or without): strict JSON with an ASCII coin, valid numbers and integers that
-# orjson would keep as int (18 digits, no leading zero). A full match of its text leaves
-# nothing to check, and nothing to decode yet: the ladders keep their sides' text.
-_INT = r"(?:0|[1-9][0-9]{0,17}+)"
-_ROW = rf'\{{"px":"{_UNSIGNED}","sz":"{_UNSIGNED}","n":{_INT}\}}'
-_SIDE = rf"\[(?:{_ROW}(?:,{_ROW})*+)?+\]"
-_BOOK_HEAD = rf'\{{"channel":"l2Book","data":\{{"coin":"([ !#-\[\]-~]*+)","time":({_INT}),'
-_BOOK_RE = re.compile(
-    rf'{_BOOK_HEAD}"levels":\[({_SIDE}),({_SIDE})\](?:,"fast":(?:true|false))?+\}}\}}'.encode())
-_BOOK_PREFIX, _LEVELS_AT = b'{"channel":"l2Book","data":{', len(b'"levels":[')
-
-
-def _compact_book(raw: bytes) -> wire.L2Book | None:
-    match = _BOOK_RE.fullmatch(raw)
-    if match is None:
-        return None
-    coin, time_ms, bid_text, ask_text = match.groups()
-    bids = wire.Ladder.from_json(bid_text, bid_text.count(b"{"))
-    asks = wire.Ladder.from_json(ask_text, ask_text.count(b"{"))
-    _last_levels.entry = (raw[match.start(3) - _LEVELS_AT:], bids, asks)
-    return _new_book(coin.decode("ascii"), int(time_ms), bids, asks)
-
-
-# A quiet book is pushed again with a new time only: a frame that ends with the very
-# bytes of the last compact book's levels and starts with a compact head is a compact
-# book too, and shares that book's (immutable) ladders.
-_BOOK_HEAD_RE = re.compile(_BOOK_HEAD.encode())
-
-
-class _LastLevels:
-    # One slot: (the levels' bytes from `"levels":` to the end, bids, asks) or None.
-    __slots__ = ("entry",)
-
-    def __init__(self) -> None:
-        self.entry: tuple[bytes, wire.Ladder, wire.Ladder] | None = None
-
-
-_last_levels = _LastLevels()
-
-
-def _repeated_book(raw: bytes) -> wire.L2Book | None:
-    entry = _last_levels.entry
-    if entry is None or not raw.endswith(entry[0]):
-        return None
-    levels, bids, asks = entry
-    head = _BOOK_HEAD_RE.fullmatch(raw, 0, len(raw) - len(levels))
-    if head is None:
-        return None
-    return _new_book(head[1].decode("ascii"), int(head[2]), bids, asks)
-
-
-# The usual quote and asset context in the exchange's compact form, read from their text
-# (as latin-1: a byte outside ASCII cannot match), with the same guarantees as a book.
-_NUMBER, _SIGNED_NUMBER, _COIN = f"({_UNSIGNED})", f"(-?{_UNSIGNED})", r"([ !#-\[\]-~]*+)"
-_QUOTE_LEVEL = rf'\{{"px":"{_NUMBER}","sz":"{_NUMBER}","n":({_INT})\}}'
-_BBO_RE = re.compile(rf'\{{"channel":"bbo","data":\{{"coin":"{_COIN}","time":({_INT}),'
-                     rf'"bbo":\[{_QUOTE_LEVEL},{_QUOTE_LEVEL}\]\}}\}}')
-_CTX_RE = re.compile(
-    rf'\{{"channel":"activeAssetCtx","data":\{{"coin":"{_COIN}","ctx":\{{'
-    rf'"funding":"{_SIGNED_NUMBER}","openInterest":"{_NUMBER}","prevDayPx":"{_NUMBER}",'
-    rf'"dayNtlVlm":"{_NUMBER}","premium":"{_SIGNED_NUMBER}","oraclePx":"{_NUMBER}",'
-    rf'"markPx":"{_NUMBER}","midPx":"{_NUMBER}","impactPxs":\["{_NUMBER}","{_NUMBER}"\],'
-    rf'"dayBaseVlm":"{_NUMBER}"\}}\}}\}}')
-_BBO_PREFIX, _CTX_PREFIX = b'{"channel":"bbo",', b'{"channel":"activeAssetCtx",'
-
-
-def _compact_quote(raw: bytes) -> wire.Bbo | wire.AssetCtx | None:
-    if raw.startswith(_BBO_PREFIX):
-        if (bbo := _BBO_RE.fullmatch(raw.decode("latin-1"))) is None:
-            return None
-        coin, time_ms, bpx, bsz, bn, apx, asz, an = bbo.groups()
-        return _new_bbo(coin, int(time_ms), _new_level(Decimal(bpx), Decimal(bsz), int(bn)),
-                        _new_level(Decimal(apx), Decimal(asz), int(an)))
-    if raw.startswith(_CTX_PREFIX):
-        if (ctx := _CTX_RE.fullmatch(raw.decode("latin-1"))) is None:
-            return None
-        funding, oi, prev, ntl, premium, oracle, mark, mid, bid, ask, base = map(
-            Decimal, ctx.groups()[1:])
-        return _new_asset_ctx(ctx[1], mark, oracle, mid, funding, oi, premium, (bid, ask),
-                              ntl, prev, base)
-    return None
-
-
 # -- entry points ----------------------------------------------------------------------
 
 _READERS: dict[str, Callable[[_Obj], Event]] = {
@@ -695,44 +537,3 @@ def info_l2_book(info: wire.PostInfo) -> wire.L2Book | ParseError | None:
     if info.data is None:
         return None
     return _guarded(lambda: _book(_obj(info.data, "data")), "post", info.id)
-
-
-_PEEK_PREFIX = b'{"channel":"'
-_PEEK_TIME_RE = re.compile(rb'"time":([0-9]+)[,}]')
-_TIMED = frozenset({"l2Book", "bbo", "trades"})
-
-
-def peek_frame(raw: bytes | bytearray | memoryview | str) -> wire.FramePeek:
-    """Channel and exchange time of a frame, cheaply, for the recorder. Never raises.
-
-    A frame in the exchange's own compact form (`{"channel":"...`) is read by a byte
-    scan without decoding the JSON; any other is decoded. `time_ms` is given for
-    `l2Book`, `bbo` and `trades` (the first trade's), else None. A hint, not validation:
-    a frame that peeks fine may still fail `parse_frame`.
-    """
-    try:
-        data = raw.encode() if isinstance(raw, str) else bytes(raw)
-        start = len(_PEEK_PREFIX)
-        end = data.find(b'"', start) if data.startswith(_PEEK_PREFIX) else -1
-        if end > start and b"\\" not in data[start:end]:
-            channel = data[start:end].decode()
-            match = _PEEK_TIME_RE.search(data, end) if channel in _TIMED else None
-            return wire.FramePeek(channel, int(match.group(1)) if match else None)
-        return _peek_decoded(data)
-    except Exception:  # a peek must never fail the recorder
-        return wire.FramePeek(None, None)
-
-
-def _peek_decoded(data: bytes) -> wire.FramePeek:
-    try:
-        frame = orjson.loads(data)
-    except orjson.JSONDecodeError:
-        return wire.FramePeek(None, None)
-    channel = frame.get("channel") if isinstance(frame, dict) else None
-    if type(channel) is not str:
-        return wire.FramePeek(None, None)
-    body = frame.get("data")
-    if channel == "trades" and isinstance(body, list) and body:
-        body = body[0]
-    time_ms = body.get("time") if channel in _TIMED and isinstance(body, dict) else None
-    return wire.FramePeek(channel, time_ms if type(time_ms) is int else None)
