@@ -18,8 +18,11 @@ Definitions (bps = 1e-4 of the fill price; positive is good for us):
   opening notional, averaged;
 - *fill rate*: orders with at least one fill over orders sent (past the gates: an order
   event "queued"); orders the gates denied count as decided, not sent;
-- *PnL curve*: equity = cash + position * mid (fees included), at every fill and every
-  second while a position is open; *maximum drawdown*: the largest fall from a peak;
+- *PnL curve*: equity = cash + position * mid (fees included), at every fill (with the
+  mid at the end of its millisecond: the frame that led to it may have come in that
+  millisecond) and at every change of the recorded mid while a position is open (a mid
+  with one side of the book missing is skipped); *maximum drawdown*: the largest fall of
+  that curve from a peak, so every recorded swing counts, wherever the fills fell in time;
 - *halts*: the latch's trips, engagements and resumes with their reasons.
 
 `render(report)` prints it with rich (imported there only); `save(report, stem)`
@@ -58,6 +61,7 @@ __all__ = [
     "max_drawdown",
     "pnl_chart",
     "render",
+    "resample",
     "save",
     "series_from_recording",
 ]
@@ -166,6 +170,20 @@ class MarketSeries:
         """The oracle price at `t_ns`."""
         i = self._index(self.oracle_ns, t_ns)
         return None if i is None else self.oracles[i]
+
+    def marks(self, position: float, cash: float, after_ns: int,
+              before_ns: int) -> list[tuple[int, float]]:
+        """(ms, cash + position * mid) at every change of the mid strictly after
+        `after_ns` and before `before_ns` (none where one side of the book is missing)."""
+        times, bids, asks = self.top_ns, self.bids, self.asks
+        start = bisect.bisect_right(times, after_ns)
+        stop = bisect.bisect_left(times, before_ns, lo=start)
+        out = []
+        for i in range(start, stop):
+            mid = (bids[i] + asks[i]) / 2
+            if not math.isnan(mid):
+                out.append((times[i] // _NS_PER_MS, cash + position * mid))
+        return out
 
 
 def _same(a: float, b: float) -> bool:
@@ -374,7 +392,11 @@ def _round_trips(fills: Sequence[object], edges: Mapping[str, float],
 
 
 def _pnl_curve(fills: Sequence[object], series: MarketSeries) -> tuple[tuple[int, float], ...]:
-    # Equity = cash + position * mid, at each fill and each second while positioned.
+    # Equity = cash + position * mid, at each fill and at every change of the mid while
+    # positioned (so the drawdown sees every recorded swing, whenever the fills happened).
+    # A fill's time is a millisecond: it is marked with the mid at the end of it, as the
+    # frame that led to it may have come in that same millisecond; changes up to then are
+    # marked with the position before the fill.
     cash = position = 0.0
     last_px = 0.0
     points: list[tuple[int, float]] = []
@@ -386,23 +408,26 @@ def _pnl_curve(fills: Sequence[object], series: MarketSeries) -> tuple[tuple[int
         position += sign * sz
         last_px = px
         position = 0.0 if abs(position) < 1e-12 else position
-        points.append((t_ms, _equity(cash, position, series, t_ms, last_px)))
-        last = i + 1 == len(fills)
-        end = series.end_ns // _NS_PER_MS if last else int(_get(fills[i + 1], "time_ms"))
-        t = t_ms + 1000
-        while position and t < end:
-            points.append((t, _equity(cash, position, series, t, last_px)))
-            t += 1000
-        if position and last and end > t_ms:  # the end of the recording, marked to market
-            points.append((end, _equity(cash, position, series, end, last_px)))
+        at_ns = (t_ms + 1) * _NS_PER_MS - 1
+        points.append((t_ms, _equity(cash, position, series, at_ns, last_px)))
+        if not position:
+            continue
+        if i + 1 < len(fills):
+            until_ns = (int(_get(fills[i + 1], "time_ms")) + 1) * _NS_PER_MS - 1
+            points += series.marks(position, cash, at_ns, until_ns)
+            continue
+        end_ns = series.end_ns  # the last fill: marked to the end of the recording
+        points += series.marks(position, cash, at_ns, end_ns + 1)
+        if end_ns > at_ns and points[-1][0] != end_ns // _NS_PER_MS:
+            points.append((end_ns // _NS_PER_MS, points[-1][1]))
     return tuple(points)
 
 
-def _equity(cash: float, position: float, series: MarketSeries, t_ms: int,
+def _equity(cash: float, position: float, series: MarketSeries, t_ns: int,
             fallback: float) -> float:  # fmt: skip
     if not position:
         return cash
-    mid = series.mid_at(t_ms * _NS_PER_MS)
+    mid = series.mid_at(t_ns)
     return cash + position * (mid if mid is not None else fallback)
 
 
@@ -479,6 +504,22 @@ def save(report: Report, stem: Path) -> tuple[Path, Path]:
 
 _EMPTY_FILL = FillReport(0, "B", Decimal(0), Decimal(0), Decimal(0), 0, None, False, "", None,
                          (None,) * len(HORIZONS_S), (None,) * len(HORIZONS_S))
+
+
+def resample(curve: Sequence[tuple[int, float]], width: int) -> list[float]:
+    """The curve's value at the end of each of `width` equal slices of its time span (the
+    last point at or before that time), so a chart's x axis is time, not points. A curve
+    without a time span is returned as it is."""
+    if not curve or curve[-1][0] <= curve[0][0]:
+        return [v for _, v in curve]
+    start, span = curve[0][0], curve[-1][0] - curve[0][0]
+    out, i = [], 0
+    for c in range(1, width + 1):
+        t = start + span * c // width
+        while i + 1 < len(curve) and curve[i + 1][0] <= t:
+            i += 1
+        out.append(curve[i][1])
+    return out
 
 
 def pnl_chart(values: Sequence[float], width: int = 60, height: int = 8) -> list[str]:

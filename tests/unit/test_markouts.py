@@ -24,6 +24,7 @@ from hip3term.replay.report import (
     markout_bps,
     max_drawdown,
     pnl_chart,
+    resample,
     save,
     series_from_recording,
 )
@@ -168,6 +169,44 @@ def test_pnl_curve_and_drawdown(recording: Path) -> None:
     assert report.summary["max_drawdown"] == pytest.approx(3.0)  # 3.98 down to 0.98
 
 
+def test_the_curve_marks_every_change_of_the_mid_while_positioned(tmp_path: Path) -> None:
+    # long 1 at 100 from 0 s to 2 s; the mid dips to 95 for 300 ms in between (a curve
+    # sampled once a second after the fill would not see it); flat, nothing is marked
+    frames = [(0.0, bbo(START_MS, "99.9", "100.1")), (0.3, bbo(START_MS + 300, "94.9", "95.1")),
+              (0.6, bbo(START_MS + 600, "99.9", "100.1")), (3.0, bbo(START_MS, "89.9", "90.1"))]
+    with Recorder.open(tmp_path, HEADER, clock=SimClock(START_MS)) as recorder:
+        for at_s, raw in frames:
+            ns = START_MS * 1_000_000 + round(at_s * 1e9)
+            recorder.frame_in(raw, None, None, wall_ns=ns, mono_ns=ns)
+    rows = SessionRows(fills=(fill(0, "B", "100", "1", "0", 1, None),
+                              fill(2, "A", "100", "1", "0", 2, None)))
+    report = build_report(rows, series_from_recording(recorder.path), market=COIN)
+    times, values = zip(*report.pnl_curve, strict=True)
+    assert times == (START_MS, START_MS + 300, START_MS + 600, START_MS + 2000)
+    assert values == pytest.approx((0.0, -5.0, 0.0, 0.0))
+    assert report.summary["max_drawdown"] == pytest.approx(5.0)
+
+
+def test_a_fill_is_marked_after_the_frame_of_its_own_millisecond(tmp_path: Path) -> None:
+    # the bid jumps to 104.9 half a millisecond into 10.000 s and a sell takes it in that
+    # same millisecond: the short is marked at the new mid (105), not at the 100 before
+    # the frame (which would show a 4.9 gain that never existed, then a 5.0 drawdown)
+    frames = [(0.0, bbo(START_MS, "99.9", "100.1")),
+              (10.0005, bbo(START_MS + 10_000, "104.9", "105.1")),
+              (11.0, bbo(START_MS + 11_000, "99.9", "100.1"))]  # fmt: skip
+    with Recorder.open(tmp_path, HEADER, clock=SimClock(START_MS)) as recorder:
+        for at_s, raw in frames:
+            ns = START_MS * 1_000_000 + round(at_s * 1e9)
+            recorder.frame_in(raw, None, None, wall_ns=ns, mono_ns=ns)
+    rows = SessionRows(fills=(fill(10, "A", "104.9", "1", "0", 1, None),
+                              fill(12, "B", "100.1", "1", "0", 2, None)))
+    report = build_report(rows, series_from_recording(recorder.path), market=COIN)
+    times, values = zip(*report.pnl_curve, strict=True)
+    assert times == (START_MS + 10_000, START_MS + 11_000, START_MS + 12_000)
+    assert values == pytest.approx((-0.1, 4.9, 4.8))
+    assert report.summary["max_drawdown"] == pytest.approx(0.1)
+
+
 def test_max_drawdown_from_the_highest_peak() -> None:
     assert max_drawdown([(0, 0.0), (1, 5.0), (2, 2.0), (3, 6.0), (4, 1.0), (5, 4.0)]) == 5.0
     assert max_drawdown([(0, 1.0), (1, 2.0)]) == 0.0
@@ -263,3 +302,12 @@ def test_series_equals_the_floats_converted_on_every_frame(
     assert all(_same_float(x, a) for x, (_, _, a) in zip(series.asks, tops, strict=True))
     assert list(zip(series.oracle_ns, series.oracles, strict=True)) == oracles
     assert series.start_ns == events[0][0] and series.end_ns == events[-1][0]
+
+
+def test_resample_gives_a_column_per_time_slice() -> None:
+    # ten points in the first second, then one at 9 s: by time, the first second is one
+    # column of ten, and the last value holds from 1 s to 9 s
+    curve = [(i * 100, float(i)) for i in range(10)] + [(9000, -1.0)]
+    assert resample(curve, 10) == [9.0] * 9 + [-1.0]
+    assert resample(curve[-3:], 4) == [9.0, 9.0, 9.0, -1.0]  # 800, 900, 9000 ms: by time
+    assert resample([(5, 1.0), (5, 2.0), (5, 3.0)], 2) == [1.0, 2.0, 3.0]  # no time span
