@@ -186,14 +186,11 @@ def _gaps_line(info: RecordingInfo) -> str:
 
 
 def _damage(info: RecordingInfo) -> str:
-    parts = []
-    if info.truncated_tail:
-        parts.append(f"torn tail from byte {info.tail_offset} (ignored)")
-    if info.corrupt_blocks:
-        parts.append(f"{info.corrupt_blocks} corrupt blocks ({info.skipped_bytes} bytes skipped)")
-    if info.malformed_records:
-        parts.append(f"{info.malformed_records} malformed records")
-    return "; ".join(parts) or "none"
+    from hip3term.recording.reader import describe_damage
+
+    return describe_damage(truncated_tail=info.truncated_tail, tail_offset=info.tail_offset,
+                           corrupt_blocks=info.corrupt_blocks, skipped_bytes=info.skipped_bytes,
+                           malformed_records=info.malformed_records) or "none"  # fmt: skip
 
 
 def register(app: typer.Typer) -> None:

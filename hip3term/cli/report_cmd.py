@@ -102,6 +102,7 @@ def session_report(journal_path: Path, wanted: str) -> tuple[Report, Path]:
         "venue": found.venue, "started_ms": found.started_ms, "ended_ms": found.ended_ms,
         "recording": str(recording) if recording else None,
         "markouts": None if series.end_ns else "no recording: markouts unknown",
+        "recording_damage": series.damage,
     }  # fmt: skip
     built = build_report(rows, series, market=found.market, meta=meta)
     folder = recording.parent if recording is not None else journal_path.parent

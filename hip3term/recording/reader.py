@@ -66,6 +66,20 @@ _EXCH_TYPES: Final = frozenset({int, type(None)})
 _new_record: Final = tuple.__new__
 
 
+def describe_damage(*, truncated_tail: bool, tail_offset: int | None, corrupt_blocks: int,
+                    skipped_bytes: int, malformed_records: int) -> str | None:  # fmt: skip
+    """A recording's damage in words, e.g. "torn tail from byte 999026 (ignored)"; None
+    for a whole recording."""
+    parts = []
+    if truncated_tail:
+        parts.append(f"torn tail from byte {tail_offset} (ignored)")
+    if corrupt_blocks:
+        parts.append(f"{corrupt_blocks} corrupt blocks ({skipped_bytes} bytes skipped)")
+    if malformed_records:
+        parts.append(f"{malformed_records} malformed records")
+    return "; ".join(parts) or None
+
+
 class RecordingReader:
     """Reads one recording lazily; iterate it for `Record`s (each iteration re-reads).
 
@@ -89,6 +103,14 @@ class RecordingReader:
         self.corrupt_blocks = self.skipped_bytes = 0
         self.truncated_tail = False
         self.tail_offset: int | None = None
+
+    @property
+    def damage(self) -> str | None:
+        """What the last iteration found damaged, in words (None: nothing)."""
+        return describe_damage(truncated_tail=self.truncated_tail, tail_offset=self.tail_offset,
+                               corrupt_blocks=self.corrupt_blocks,
+                               skipped_bytes=self.skipped_bytes,
+                               malformed_records=self.malformed_records)  # fmt: skip
 
     def __iter__(self) -> Iterator[Record]:
         self.records_read = self.blocks_read = self.malformed_records = 0

@@ -100,6 +100,8 @@ class MarketSeries:
         # so an unchanged top or oracle is recognized without converting it again
         self._last_top: tuple[Decimal | None, Decimal | None] | None = None
         self._last_oracle: Decimal | None = None
+        self.damage: str | None = None
+        """The recording's damage, in words (`series_from_recording`; None: none)."""
 
     def observe(self, t_ns: int, event: wire.Event) -> None:
         """Take one market event received at `t_ns`."""
@@ -207,6 +209,7 @@ def series_from_recording(path: str | Path) -> MarketSeries:
         event = parse_frame(record.raw)
         if not isinstance(event, wire.ParseError):
             series.observe(record.mono_ns + offset, event)
+    series.damage = reader.damage
     return series
 
 

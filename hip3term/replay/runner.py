@@ -434,7 +434,8 @@ class ReplaySession:
         virtual_s = (self.clock.ns - start) / 1e9
         counters = dataclasses.asdict(self.venue.counters)
         meta = {"source": "replay", "market": self.engine.market,
-                "strategy": self.engine.strategy.name, **self.config.describe()}
+                "strategy": self.engine.strategy.name, **self.config.describe(),
+                "recording_damage": self.reader.damage}
         trips = sorted(self.venue.recorded_round_trips_ns)
         extra = {"venue": counters, "resting_fills": self.exchange.resting_fills,
                  "recorded_round_trip_ms": trips[len(trips) // 2] / 1e6 if trips else None,

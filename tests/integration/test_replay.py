@@ -378,6 +378,22 @@ def test_replay_command_prints_and_saves_the_report(sim_recording: Path, tmp_pat
     assert copy.with_name(copy.stem + ".sweep.json").exists()
 
 
+def test_a_torn_recording_replays_what_it_holds_and_the_report_says_so(
+        sim_recording: Path, tmp_path: Path) -> None:  # fmt: skip
+    whole = run_replay(sim_recording, settings(), overrides=EAGER)
+    assert whole.report.meta["recording_damage"] is None
+    torn = tmp_path / "torn.h3rec"  # as a crash leaves it: cut in the middle of a block
+    torn.write_bytes(sim_recording.read_bytes()[: sim_recording.stat().st_size * 2 // 3])
+    cut = run_replay(torn, settings(), overrides=EAGER)
+    assert str(cut.report.meta["recording_damage"]).startswith("torn tail from byte ")
+    assert 0 < cut.frames < whole.frames
+    assert cut.fills == whole.fills[: len(cut.fills)]  # the same replay, up to the cut
+    done = CliRunner().invoke(_app(), ["replay", str(torn), "--set", "threshold_bps=0",
+                                       "--no-save"])  # fmt: skip
+    assert done.exit_code == 0, done.output
+    assert "recording_damage: torn tail from byte" in done.output
+
+
 def test_replay_modules_import_without_textual_or_rich() -> None:
     code = ("import sys, hip3term.replay.runner, hip3term.replay.sweep, hip3term.replay.thread; "
             "print(sorted(m for m in ('textual', 'rich', 'hip3term.tui') if m in sys.modules))")
