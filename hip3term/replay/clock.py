@@ -356,13 +356,23 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
     def _pace(self, inner: selectors.BaseSelector, target_ns: int) -> _Ready | None:
         # Move the clock to `target_ns`, after the real wait the speed asks for; a real
         # event during the wait stops it there (returned, the clock where real time is).
-        wait = self.pacer.wait_s(target_ns, self.vclock.ns)
-        if wait > 0:
+        # With an idle hook the wait is cut in slices of _IDLE_POLL_S, the clock moved on
+        # to where real time has reached and the hook run before each: nothing is due
+        # before `target_ns`, and a screen fed by the hook keeps moving through a quiet
+        # spell (the next timer may be a minute of virtual time away).
+        pacer, vclock, hook = self.pacer, self.vclock, self._idle_hook
+        while (wait := pacer.wait_s(target_ns, vclock.ns)) > 0:
+            if hook is not None:
+                hook()
+                wait = min(wait, _IDLE_POLL_S)
             events = inner.select(wait)
             if events:
-                self.vclock.ns = self.pacer.reached_ns(target_ns, self.vclock.ns)
+                vclock.ns = pacer.reached_ns(target_ns, vclock.ns)
                 return events
-        self.vclock.ns = max(self.vclock.ns, target_ns)
+            if hook is None:
+                break
+            vclock.ns = pacer.reached_ns(target_ns, vclock.ns)
+        vclock.ns = max(vclock.ns, target_ns)
         return None
 
 

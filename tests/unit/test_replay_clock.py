@@ -315,6 +315,38 @@ def test_pacer_forgives_a_long_lag(monkeypatch: pytest.MonkeyPatch) -> None:
     assert pacer.wait_s(START_NS + 2 * S, START_NS + S) == pytest.approx(1.0)
 
 
+class SteppingTime(FakeTime):
+    """Real time that moves 0.25 s at every reading (the pacer reads it once per slice)."""
+
+    def monotonic(self) -> float:
+        self.now += 0.25
+        return self.now
+
+
+def test_a_paced_wait_runs_the_idle_hook_as_virtual_time_moves(
+        monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    # Items 1 s and 4 s in at 1x with no timer between: the hook (the TUI's snapshots)
+    # runs during the 3 s wait with the clock between the two, not only at the next timer;
+    # the items still run at their exact times (ListSource checks).
+    monkeypatch.setattr(clock_module, "time", SteppingTime())
+    log: list[tuple[int, str]] = []
+    seen: list[int] = []
+
+    async def main(loop: VirtualTimeLoop) -> None:
+        done = loop.create_future()
+        items = [(START_NS + S, "a", True), (START_NS + 4 * S, "b", True)]
+        loop.set_source(ListSource(loop.vclock, items, log,
+                                   {"b": lambda: done.set_result(None)}))
+        loop.set_idle_hook(lambda: seen.append(loop.vclock.ns))
+        await done
+
+    vclock, _ = run(main, Pacer(1.0))
+    assert vclock.ns == START_NS + 4 * S
+    assert log == [(S, "a"), (4 * S, "b")]
+    assert any(START_NS + S < ns < START_NS + 4 * S for ns in seen)
+    assert seen == sorted(seen)  # the clock only moves forward
+
+
 @pytest.mark.parametrize("bad", [0.0, -1.0, float("inf"), float("nan")])
 def test_pacer_refuses_bad_speeds(bad: float) -> None:
     with pytest.raises(ValueError, match="speed"):
