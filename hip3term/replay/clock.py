@@ -366,12 +366,11 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
                 hook()
                 wait = min(wait, _IDLE_POLL_S)
             events = inner.select(wait)
+            vclock.ns = pacer.reached_ns(target_ns, vclock.ns)
             if events:
-                vclock.ns = pacer.reached_ns(target_ns, vclock.ns)
                 return events
             if hook is None:
                 break
-            vclock.ns = pacer.reached_ns(target_ns, vclock.ns)
         vclock.ns = max(vclock.ns, target_ns)
         return None
 

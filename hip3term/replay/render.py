@@ -4,7 +4,7 @@ imports rich; `hip3term.replay.report` imports it when asked to render)."""
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
 
@@ -96,17 +96,19 @@ def _markouts(report: Report) -> Table:
 def _fills_table(title: str, fills: Sequence[FillReport], out: Console,
                  limit: int = 20) -> Table:  # fmt: skip
     # too wide for the console: the oracle markouts are left out (never a cut price)
-    table = _fills(title, fills[:limit], oracle=True)
-    if _natural_width(out, table) > out.width:
-        table = _fills(title, fills[:limit], oracle=False)
+    table = _fitting(out, lambda full: _fills(title, fills[:limit], oracle=full))
     if len(fills) > limit:
         table.caption = f"... {len(fills) - limit} more in the CSV; {table.caption}"
     return table
 
 
-def _natural_width(out: Console, table: Table) -> int:
-    # the table's width with nothing shrunk (measured as if the console were unbounded)
-    return out.measure(table, options=out.options.update_width(10_000)).maximum
+def _fitting(out: Console, build: Callable[[bool], Table]) -> Table:
+    # build(True), or build(False) (the compact form) when the full table, measured with
+    # nothing shrunk, is wider than the console
+    table = build(True)
+    if out.measure(table, options=out.options.update_width(10_000)).maximum > out.width:
+        return build(False)
+    return table
 
 
 def _fills(title: str, fills: Sequence[FillReport], *, oracle: bool) -> Table:
@@ -135,10 +137,7 @@ def _fills(title: str, fills: Sequence[FillReport], *, oracle: bool) -> Table:
 
 def _trips_table(report: Report, out: Console, limit: int = 10) -> Table:
     # too wide for the console: times to the second, the side as the size's sign
-    table = _trips(report.round_trips, limit, full=True)
-    if _natural_width(out, table) > out.width:
-        table = _trips(report.round_trips, limit, full=False)
-    return table
+    return _fitting(out, lambda full: _trips(report.round_trips, limit, full=full))
 
 
 def _trips(trips: Sequence[RoundTrip], limit: int, *, full: bool) -> Table:

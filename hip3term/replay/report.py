@@ -415,14 +415,12 @@ def _pnl_curve(fills: Sequence[object], series: MarketSeries) -> tuple[tuple[int
         points.append((t_ms, _equity(cash, position, series, at_ns, last_px)))
         if not position:
             continue
-        if i + 1 < len(fills):
-            until_ns = (int(_get(fills[i + 1], "time_ms")) + 1) * _NS_PER_MS - 1
-            points += series.marks(position, cash, at_ns, until_ns)
-            continue
-        end_ns = series.end_ns  # the last fill: marked to the end of the recording
-        points += series.marks(position, cash, at_ns, end_ns + 1)
-        if end_ns > at_ns and points[-1][0] != end_ns // _NS_PER_MS:
-            points.append((end_ns // _NS_PER_MS, points[-1][1]))
+        last, end_ns = i + 1 == len(fills), series.end_ns
+        until_ns = (end_ns + 1 if last
+                    else (int(_get(fills[i + 1], "time_ms")) + 1) * _NS_PER_MS - 1)  # fmt: skip
+        points += series.marks(position, cash, at_ns, until_ns)
+        if last and end_ns > at_ns and points[-1][0] != end_ns // _NS_PER_MS:
+            points.append((end_ns // _NS_PER_MS, points[-1][1]))  # on to the recording's end
     return tuple(points)
 
 

@@ -58,13 +58,18 @@ FRAMES = [
 ]
 
 
-@pytest.fixture
-def recording(tmp_path: Path) -> Path:
-    with Recorder.open(tmp_path, HEADER, clock=SimClock(START_MS)) as recorder:
-        for at_s, raw in FRAMES:
+def record(directory: Path, frames: list[tuple[float, bytes]]) -> Path:
+    """A recording of `frames`, each received `at_s` seconds after START_MS."""
+    with Recorder.open(directory, HEADER, clock=SimClock(START_MS)) as recorder:
+        for at_s, raw in frames:
             ns = START_MS * 1_000_000 + round(at_s * 1e9)
             recorder.frame_in(raw, None, None, wall_ns=ns, mono_ns=ns)
         return recorder.path
+
+
+@pytest.fixture
+def recording(tmp_path: Path) -> Path:
+    return record(tmp_path, FRAMES)
 
 
 def fill(t_s: float, side: str, px: str, sz: str, fee: str, tid: int,
@@ -174,13 +179,10 @@ def test_the_curve_marks_every_change_of_the_mid_while_positioned(tmp_path: Path
     # sampled once a second after the fill would not see it); flat, nothing is marked
     frames = [(0.0, bbo(START_MS, "99.9", "100.1")), (0.3, bbo(START_MS + 300, "94.9", "95.1")),
               (0.6, bbo(START_MS + 600, "99.9", "100.1")), (3.0, bbo(START_MS, "89.9", "90.1"))]
-    with Recorder.open(tmp_path, HEADER, clock=SimClock(START_MS)) as recorder:
-        for at_s, raw in frames:
-            ns = START_MS * 1_000_000 + round(at_s * 1e9)
-            recorder.frame_in(raw, None, None, wall_ns=ns, mono_ns=ns)
     rows = SessionRows(fills=(fill(0, "B", "100", "1", "0", 1, None),
                               fill(2, "A", "100", "1", "0", 2, None)))
-    report = build_report(rows, series_from_recording(recorder.path), market=COIN)
+    report = build_report(rows, series_from_recording(record(tmp_path, frames)),
+                          market=COIN)
     times, values = zip(*report.pnl_curve, strict=True)
     assert times == (START_MS, START_MS + 300, START_MS + 600, START_MS + 2000)
     assert values == pytest.approx((0.0, -5.0, 0.0, 0.0))
@@ -194,13 +196,10 @@ def test_a_fill_is_marked_after_the_frame_of_its_own_millisecond(tmp_path: Path)
     frames = [(0.0, bbo(START_MS, "99.9", "100.1")),
               (10.0005, bbo(START_MS + 10_000, "104.9", "105.1")),
               (11.0, bbo(START_MS + 11_000, "99.9", "100.1"))]  # fmt: skip
-    with Recorder.open(tmp_path, HEADER, clock=SimClock(START_MS)) as recorder:
-        for at_s, raw in frames:
-            ns = START_MS * 1_000_000 + round(at_s * 1e9)
-            recorder.frame_in(raw, None, None, wall_ns=ns, mono_ns=ns)
     rows = SessionRows(fills=(fill(10, "A", "104.9", "1", "0", 1, None),
                               fill(12, "B", "100.1", "1", "0", 2, None)))
-    report = build_report(rows, series_from_recording(recorder.path), market=COIN)
+    report = build_report(rows, series_from_recording(record(tmp_path, frames)),
+                          market=COIN)
     times, values = zip(*report.pnl_curve, strict=True)
     assert times == (START_MS + 10_000, START_MS + 11_000, START_MS + 12_000)
     assert values == pytest.approx((-0.1, 4.9, 4.8))
