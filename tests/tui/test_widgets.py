@@ -54,6 +54,13 @@ def test_ladder_orders_rows_far_ask_to_far_bid_with_the_spread_line_between() ->
     assert "mid 100.01" in rows[4] and "spread 0.02" in rows[4]
 
 
+def test_ladder_header_gives_the_spread_in_bps_and_the_spread_line_in_price() -> None:
+    # 100.02 - 100.00 over the mid 100.01: 1.9998 bps; the two must not read alike
+    rows = [r.plain for r in ladder_rows(_market(None), (), 2, 60)]
+    assert rows[0].startswith("spread 2.00bps  disloc")
+    assert "spread 0.02 " in rows[4]
+
+
 def test_ladder_places_oracle_in_the_spread_and_mark_on_its_level() -> None:
     rows = [r.plain for r in ladder_rows(_market("100.01", "100.03"), (), 2, 60)]
     assert rows[4].endswith("◀ oracle")

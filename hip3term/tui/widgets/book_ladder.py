@@ -79,7 +79,9 @@ def _header(market: MarketSnapshot, px_d: int) -> list[Text]:
     book = market.book
     buy, sell = _dislocations(market)
     line0 = pal.join([
-        pal.pair("spread", pal.fmt_bps(book.spread_bps, digits=2).lstrip("+")),
+        # in bps, as the mark's distance below (the ladder's mid line gives it in price)
+        pal.pair("spread", pal.fmt_bps(book.spread_bps, digits=2).lstrip("+"))
+        + Text("bps", pal.LABEL),
         Text("disloc", pal.LABEL) + Text(" ") + _disloc_text("buy", buy, pal.BUY) + Text(" ")
         + _disloc_text("sell", sell, pal.SELL) + Text(" bps", pal.LABEL),
     ])  # fmt: skip
