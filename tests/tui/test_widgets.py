@@ -14,6 +14,7 @@ from hip3term.core.events import LatchState, OrderState, TripTrigger
 from hip3term.runtime.snapshot import (
     BookLevelRow,
     BookSnapshot,
+    EventLine,
     LatchStatus,
     MarketSnapshot,
     NodeSnapshot,
@@ -21,6 +22,7 @@ from hip3term.runtime.snapshot import (
 )
 from hip3term.tui import palette as pal
 from hip3term.tui.widgets.book_ladder import ladder_rows, levels_for_height
+from hip3term.tui.widgets.events_log import MAX_EVENT_ROWS, EventsLog, event_rows
 from hip3term.tui.widgets.inflight import inflight_rows
 from hip3term.tui.widgets.lines import LinePane
 from hip3term.tui.widgets.pnl import PnlSeries, chart_rows
@@ -213,3 +215,49 @@ async def test_line_pane_repaints_only_the_rows_that_changed() -> None:
         await pilot.pause()
         assert pane.render_line(2).text.startswith("ROW 2")
         assert pane.render_line(4).text.strip() == ""
+
+
+_REASON = ("the exchange refused the dead-man switch (scheduleCancel): Cannot set scheduled "
+           "cancel time until enough volume traded; open orders are canceled by the client")
+
+
+def test_event_rows_wrap_a_long_text_under_its_own_column() -> None:
+    line = EventLine(1_785_000_000_123, "warning", "dead_man_refused", _REASON)
+    rows = [r.plain for r in event_rows(line, 80)]
+    # time (12) + space, kind padded to 16 + space: the text starts at column 30
+    assert rows[0].startswith("17:20:00.123 dead_man_refused the exchange refused")
+    assert len(rows) == 4 and all(len(row) <= 80 for row in rows)
+    assert all(row.startswith(" " * 30) and row[30] != " " for row in rows[1:])
+    assert " ".join(row[30:] for row in rows) == _REASON  # nothing lost, nothing added
+
+
+def test_event_rows_keep_a_short_text_on_one_row_and_cap_a_long_one() -> None:
+    short = EventLine(0, "info", "ready", "READY-TRADING gained")
+    assert [r.plain for r in event_rows(short, 80)] == [
+        "00:00:00.000 ready            READY-TRADING gained"]
+    long = EventLine(0, "alert", "latch_tripped", "word " * 200)
+    rows = [r.plain for r in event_rows(long, 80)]
+    assert len(rows) == MAX_EVENT_ROWS and rows[-1].endswith("…") and len(rows[-1]) <= 80
+    assert len(event_rows(long, 80, max_rows=2)) == 2
+
+
+class _EventsApp(App[None]):
+    def compose(self) -> ComposeResult:
+        yield EventsLog(id="events")
+
+
+async def test_events_log_shows_the_newest_event_whole_at_the_bottom() -> None:
+    app = _EventsApp()
+    async with app.run_test(size=(80, 5)) as pilot:
+        log = app.query_one(EventsLog)
+        events = (EventLine(1000, "info", "ready", "READY-TRADING gained"),
+                  EventLine(2000, "info", "signal", "buy edge 18.0 bps @ 190.93"),
+                  EventLine(3000, "warning", "dead_man_refused", _REASON))  # fmt: skip
+        log.draw(make_snapshot(events=events))
+        await pilot.pause()
+        lines = log.text_lines()
+        # five rows: the refusal's four, under the signal; the oldest no longer fits
+        assert len(lines) == 5
+        assert lines[0].startswith("00:00:02.000 signal")
+        assert lines[1].startswith("00:00:03.000 dead_man_refused")
+        assert lines[-1].rstrip().endswith("by the client")

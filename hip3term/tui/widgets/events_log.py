@@ -3,11 +3,15 @@
 Lines come from the node's recent-events log (`NodeSnapshot.events`) merged by time with
 the TUI's own lines (what each key did and the node's answer). Alerts are red, warnings
 amber; the kind column is coloured by what happened (fills blue, latch and risk red,
-operator yellow, signals violet).
+operator yellow, signals violet). A text longer than the pane is wide goes on under itself
+(up to `MAX_EVENT_ROWS` rows, then cut with an ellipsis): a reject's or a trip's reason is
+read whole, not cut at the pane's edge.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import textwrap
 from collections import deque
 
 from rich.style import Style
@@ -17,9 +21,12 @@ from hip3term.runtime.snapshot import EventLine, NodeSnapshot
 from hip3term.tui import palette as pal
 from hip3term.tui.widgets.lines import LinePane
 
-__all__ = ["EventsLog", "event_row"]
+__all__ = ["MAX_EVENT_ROWS", "EventsLog", "event_row", "event_rows"]
 
 _KIND_W = 16
+_TEXT_AT = len("00:00:00.000 ") + _KIND_W + 1  # the column where an event's text starts
+_MIN_TEXT_W = 20  # narrower than this the text is cut, not wrapped
+MAX_EVENT_ROWS = 4  # the most rows one event takes
 
 
 def _kind_style(line: EventLine) -> Style:
@@ -47,6 +54,22 @@ def event_row(line: EventLine) -> Text:
     )
 
 
+def event_rows(line: EventLine, width: int, max_rows: int = MAX_EVENT_ROWS) -> list[Text]:
+    """One event as rows of `width` cells: `event_row`, its text continued on rows of its
+    own under the text column when it does not fit; at most `max_rows` rows, the last one
+    ending in an ellipsis when the text goes on."""
+    text_w = width - _TEXT_AT
+    if text_w < _MIN_TEXT_W or len(line.text) <= text_w or max_rows < 2:
+        return [event_row(line)]
+    parts = textwrap.wrap(line.text, text_w, break_on_hyphens=False) or [""]
+    if len(parts) > max_rows:
+        rest = " ".join(parts[max_rows - 1:])
+        parts = [*parts[:max_rows - 1], rest[:text_w - 1] + "…"]
+    first = event_row(dataclasses.replace(line, text=parts[0]))
+    style = pal.BAD if line.severity == "alert" else pal.VALUE
+    return [first, *(Text(" " * _TEXT_AT) + Text(part, style) for part in parts[1:])]
+
+
 class EventsLog(LinePane):
     """The merged events log (see the module docstring)."""
 
@@ -63,10 +86,16 @@ class EventsLog(LinePane):
             self.show(self._snapshot)
 
     def show(self, snapshot: NodeSnapshot) -> None:
-        """Redraw when the node's log, the TUI's lines or the height changed."""
-        height = self.size.height
-        key = (snapshot.events[-max(height, 1):], self._local_added, height)
+        """Redraw when the node's log, the TUI's lines or the size changed."""
+        height, width = max(self.size.height, 1), self.size.width
+        key = (snapshot.events[-height:], self._local_added, height, width)
         if not self.changed(key):
             return
         merged = sorted([*snapshot.events, *self.local], key=lambda line: line.time_ms)
-        self.set_rows([event_row(line) for line in merged[-max(height, 1):]])
+        rows: list[Text] = []
+        for line in reversed(merged[-height:]):  # newest first, until the pane is full
+            room = height - len(rows)
+            if room <= 0:
+                break
+            rows[:0] = event_rows(line, width, min(room, MAX_EVENT_ROWS))
+        self.set_rows(rows)
