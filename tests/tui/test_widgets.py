@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from rich.text import Text
@@ -11,6 +12,8 @@ from textual.app import App, ComposeResult
 from textual.geometry import Region
 
 from hip3term.core.events import LatchState, OrderState, TripTrigger
+from hip3term.persistence.writer import JournalHealth
+from hip3term.recording.recorder import RecorderHealth
 from hip3term.runtime.snapshot import (
     BookLevelRow,
     BookSnapshot,
@@ -27,8 +30,8 @@ from hip3term.tui.widgets.inflight import inflight_rows
 from hip3term.tui.widgets.lines import LinePane
 from hip3term.tui.widgets.pnl import PnlSeries, chart_rows
 from hip3term.tui.widgets.positions import position_rows
-from hip3term.tui.widgets.status_bar import banner_text, latch_reason
-from tests.tui.fakes import make_snapshot
+from hip3term.tui.widgets.status_bar import banner_text, latch_reason, status_rows
+from tests.tui.fakes import feed_status, make_snapshot
 
 D = Decimal
 
@@ -261,3 +264,37 @@ async def test_events_log_shows_the_newest_event_whole_at_the_bottom() -> None:
         assert lines[0].startswith("00:00:02.000 signal")
         assert lines[1].startswith("00:00:03.000 dead_man_refused")
         assert lines[-1].rstrip().endswith("by the client")
+
+
+def _health(*, rec_errors: int = 0, journal_lagging: bool = False) -> dict[str, object]:
+    recorder = RecorderHealth(
+        path=Path("r.h3rec"), frames_in=10, sent=0, marks=0, records_appended=10,
+        records_written=10, bytes_appended=100, bytes_written=100, flushes=1,
+        last_flush_wall_ns=None, errors=rec_errors, last_error=None, dropped=0, closed=False)
+    journal = JournalHealth(queued=0, capacity=10, written=5, batches=1,
+                            dropped=1 if journal_lagging else 0, unreported=0,
+                            lagging=journal_lagging, errors=0, last_error=None, closed=False)
+    return {"recorder": recorder, "journal": journal}
+
+
+def test_status_bar_fits_its_lines_by_dropping_the_least_important_parts() -> None:
+    snap = make_snapshot(**_health(rec_errors=2, journal_lagging=True))
+    wide = [row.plain for row in status_rows(snap, 200)]
+    assert "rtt 0.4ms" in wide[1] and "ctx 2.4s bbo 0.1s" in wide[1]
+    assert wide[1].endswith("rec ERR  journal LAG")
+    narrow = [row.plain for row in status_rows(snap, 70)]
+    assert all(len(row) <= 70 for row in narrow)
+    # the recorder's and the journal's state stay; the round trip and the ages go first
+    assert "rec ERR" in narrow[1] and "journal LAG" in narrow[1] and "rtt" not in narrow[1]
+    # "running" is the normal phase: it goes before the READY flags would be cut
+    assert "running" not in narrow[0]
+    assert narrow[0].rstrip().endswith("READY ●data ●orders ●fills ●positions")
+
+
+def test_status_bar_keeps_a_stale_channel_when_it_drops_the_fresh_ones() -> None:
+    feed = feed_status()
+    ctx = dataclasses.replace(feed.channels[0], last_frame_age_s=20.0)  # over its 15 s
+    snap = make_snapshot(feed=dataclasses.replace(feed, channels=(ctx, *feed.channels[1:])),
+                         **_health())  # fmt: skip
+    line = status_rows(snap, 70)[1].plain
+    assert "ctx 20.0s" in line and "bbo" not in line and "rec ok" in line
