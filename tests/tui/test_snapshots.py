@@ -13,6 +13,8 @@ from collections.abc import Callable
 from textual.pilot import Pilot
 from textual.widgets import Input
 
+from hip3term.tui.widgets.events_log import EventsLog
+from hip3term.tui.widgets.positions import PositionsPane
 from tests.tui.snapshot_apps.workstation import build
 
 Compare = Callable[..., bool]
@@ -57,3 +59,15 @@ def test_mainnet_typed_confirmation(snap_compare: Compare) -> None:
         await pilot.pause()
 
     assert snap_compare(build("mainnet"), terminal_size=NARROW, run_before=no_blink)
+
+
+async def test_an_80x24_terminal_keeps_the_events_log_and_the_positions_pnl() -> None:
+    # a default-sized terminal: the right-hand panes shrink (SHORT_UNDER) so that the
+    # events log keeps rows, and the positions pane leaves out columns, not the PnL
+    app = build("main")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        events = app.screen.query_one(EventsLog)
+        assert events.size.height >= 3 and len(events.text_lines()) >= 3
+        header = app.screen.query_one(PositionsPane).text_lines()[0].split()
+        assert {"side", "size", "uPnL", "stop"} <= set(header) and "entry" not in header

@@ -244,6 +244,27 @@ def test_event_rows_keep_a_short_text_on_one_row_and_cap_a_long_one() -> None:
     assert len(event_rows(long, 80, max_rows=2)) == 2
 
 
+def test_event_rows_in_a_narrow_pane_continue_under_the_kind() -> None:
+    line = EventLine(1_785_000_000_123, "warning", "dead_man_refused", _REASON)
+    rows = [r.plain for r in event_rows(line, 34, max_rows=20)]
+    assert rows[0].startswith("17:20:00 dead_man_refused the")
+    assert all(len(row) <= 34 for row in rows)
+    assert all(row.startswith(" " * 9) and row[9] != " " for row in rows[1:])
+    assert " ".join(row.split(" ", 2)[2] if i == 0 else row.strip()
+                    for i, row in enumerate(rows)) == _REASON  # fmt: skip
+
+
+def test_positions_leave_out_columns_in_a_narrow_pane_but_keep_pnl_and_countdown() -> None:
+    snap = make_snapshot()
+    wide = [r.plain for r in position_rows(snap, 20, 120)]
+    assert wide[0].split() == ["market", "side", "size", "entry", "mark", "uPnL",
+                               "realized", "age", "stop", "in"]  # fmt: skip
+    narrow = [r.plain for r in position_rows(snap, 20, 34)]
+    assert narrow[0].split() == ["side", "size", "uPnL", "stop", "in"]
+    assert all(len(row) <= 34 for row in narrow[:2])
+    assert narrow[1].split() == ["LONG", "0.250", "+0.02", "17.6s"]
+
+
 class _EventsApp(App[None]):
     def compose(self) -> ComposeResult:
         yield EventsLog(id="events")

@@ -1,7 +1,9 @@
 """The main screen: status bar, latch banner, book ladder, positions, in flight, PnL, events.
 
 Layout: the ladder on the left, full height; on the right, positions on top, then
-in-flight and PnL side by side (stacked under 150 columns), then the events log. Every
+in-flight and PnL side by side (stacked under 150 columns), then the events log. Under 32
+rows (an 80x24 terminal, say) the positions, in-flight and PnL panes are shorter so that
+the events log keeps a few rows. Every
 pane is a `LinePane`; `show(snapshot)` hands each its slice and each repaints only the
 rows that changed.
 """
@@ -23,10 +25,12 @@ from hip3term.tui.widgets.pnl import PnlPane
 from hip3term.tui.widgets.positions import PositionsPane
 from hip3term.tui.widgets.status_bar import LatchBanner, StatusBar
 
-__all__ = ["WIDE_FROM", "MainScreen"]
+__all__ = ["SHORT_UNDER", "WIDE_FROM", "MainScreen"]
 
 WIDE_FROM = 150
 """From this many columns, in-flight and PnL sit side by side."""
+SHORT_UNDER = 32
+"""Under this many rows, the right-hand panes shrink to leave the events log room."""
 
 
 class MainScreen(Screen[None]):
@@ -54,8 +58,9 @@ class MainScreen(Screen[None]):
             self.query_one(selector).border_title = title
 
     def on_resize(self, event: Resize) -> None:
-        """Stack the middle panes on narrow terminals."""
+        """Stack the middle panes on narrow terminals, shorten them on short ones."""
         self.set_class(event.size.width < WIDE_FROM, "-narrow")
+        self.set_class(event.size.height < SHORT_UNDER, "-short")
 
     def panes(self) -> list[LinePane]:
         """Every pane, in drawing order."""

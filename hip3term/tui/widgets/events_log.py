@@ -10,7 +10,6 @@ read whole, not cut at the pane's edge.
 
 from __future__ import annotations
 
-import dataclasses
 import textwrap
 from collections import deque
 
@@ -25,7 +24,8 @@ __all__ = ["MAX_EVENT_ROWS", "EventsLog", "event_row", "event_rows"]
 
 _KIND_W = 16
 _TEXT_AT = len("00:00:00.000 ") + _KIND_W + 1  # the column where an event's text starts
-_MIN_TEXT_W = 20  # narrower than this the text is cut, not wrapped
+_MIN_TEXT_W = 20  # narrower than this the narrow form is used (see `event_rows`)
+_NARROW_AT = len("00:00:00 ")  # where the narrow form's continued rows start
 MAX_EVENT_ROWS = 4  # the most rows one event takes
 
 
@@ -44,30 +44,38 @@ def _kind_style(line: EventLine) -> Style:
     return pal.LABEL
 
 
+def _head(line: EventLine, *, wide: bool) -> list[tuple[str, Style]]:
+    # wide: UTC time with ms and the kind in a column; narrow: time to the second and kind
+    if wide:
+        return [(pal.fmt_clock(line.time_ms, millis=True) + " ", pal.DIM),
+                (f"{line.kind[:_KIND_W]:<{_KIND_W}} ", _kind_style(line))]  # fmt: skip
+    return [(pal.fmt_clock(line.time_ms) + " ", pal.DIM), (line.kind + " ", _kind_style(line))]
+
+
 def event_row(line: EventLine) -> Text:
     """One log line: UTC time with ms, kind, text."""
     text_style = pal.BAD if line.severity == "alert" else pal.VALUE
-    return Text.assemble(
-        (pal.fmt_clock(line.time_ms, millis=True) + " ", pal.DIM),
-        (f"{line.kind[:_KIND_W]:<{_KIND_W}} ", _kind_style(line)),
-        (line.text, text_style),
-    )
+    return Text.assemble(*_head(line, wide=True), (line.text, text_style))
 
 
 def event_rows(line: EventLine, width: int, max_rows: int = MAX_EVENT_ROWS) -> list[Text]:
-    """One event as rows of `width` cells: `event_row`, its text continued on rows of its
-    own under the text column when it does not fit; at most `max_rows` rows, the last one
-    ending in an ellipsis when the text goes on."""
-    text_w = width - _TEXT_AT
-    if text_w < _MIN_TEXT_W or len(line.text) <= text_w or max_rows < 2:
-        return [event_row(line)]
-    parts = textwrap.wrap(line.text, text_w, break_on_hyphens=False) or [""]
-    if len(parts) > max_rows:
-        rest = " ".join(parts[max_rows - 1:])
-        parts = [*parts[:max_rows - 1], rest[:text_w - 1] + "…"]
-    first = event_row(dataclasses.replace(line, text=parts[0]))
+    """One event as rows of `width` cells: its text goes on under the text column when it
+    does not fit, on at most `max_rows` rows, the last one ending in an ellipsis when the
+    text goes on. A pane too narrow for the time, kind and text columns gives the time to
+    the second, the kind and the text on one run, continued under the kind."""
+    wide = width - _TEXT_AT >= _MIN_TEXT_W
+    head = _head(line, wide=wide)
+    lead, indent = sum(len(text) for text, _ in head), _TEXT_AT if wide else _NARROW_AT
     style = pal.BAD if line.severity == "alert" else pal.VALUE
-    return [first, *(Text(" " * _TEXT_AT) + Text(part, style) for part in parts[1:])]
+    if lead + len(line.text) <= width or max_rows < 2 or lead > width - 4:
+        return [Text.assemble(*head, (line.text, style))]
+    parts = textwrap.TextWrapper(width=width, initial_indent=" " * lead,
+                                 subsequent_indent=" " * indent,
+                                 break_on_hyphens=False).wrap(line.text)  # fmt: skip
+    if len(parts) > max_rows:
+        parts = [*parts[:max_rows - 1], parts[max_rows - 1][:width - 1] + "…"]
+    first = Text.assemble(*head, (parts[0][lead:], style))
+    return [first, *(Text(part[:indent]) + Text(part[indent:], style) for part in parts[1:])]
 
 
 class EventsLog(LinePane):

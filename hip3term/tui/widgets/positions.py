@@ -1,7 +1,9 @@
 """Positions, open orders and (in observe mode) would-be orders.
 
 One row per position: market, side, size, entry, mark, unrealized and realized PnL, age
-and the time-stop countdown ("due" once it is reached, FLATTENING while an exit runs).
+and the time-stop countdown ("due" once it is reached, FLATTENING while an exit runs). In a
+narrow pane the age, realized PnL, entry, mark and market columns are left out, in that
+order, so that side, size, uPnL and the countdown stay.
 Below, the live orders (side, size at price, tif, reduce-only, state, age), and in observe
 mode the orders the strategy would have sent, with their expected edge.
 """
@@ -20,6 +22,7 @@ __all__ = ["PositionsPane", "position_rows"]
 _COLUMNS = (("market", 8, "<"), ("side", 5, "<"), ("size", 8, ">"), ("entry", 8, ">"),
             ("mark", 8, ">"), ("uPnL", 7, ">"), ("realized", 8, ">"), ("age", 6, ">"),
             ("stop in", 7, ">"))  # fmt: skip
+_DROP_ORDER = ("age", "realized", "entry", "mark", "market")  # left out first to last
 
 
 def _cell(text: str, width: int, align: str) -> str:
@@ -27,8 +30,18 @@ def _cell(text: str, width: int, align: str) -> str:
     return f"{text:>{width}}" if align == ">" else f"{text:<{width}}"
 
 
-def _header() -> Text:
-    return Text(" ".join(_cell(name, w, a) for name, w, a in _COLUMNS), pal.HEADER)
+def _shown(width: int) -> tuple[int, ...]:
+    # the indices of the columns that fit `width` cells
+    shown = list(range(len(_COLUMNS)))
+    for name in _DROP_ORDER:
+        if sum(_COLUMNS[i][1] + 1 for i in shown) - 1 <= width:
+            break
+        shown.remove(next(i for i in shown if _COLUMNS[i][0] == name))
+    return tuple(shown)
+
+
+def _header(shown: tuple[int, ...]) -> Text:
+    return Text(" ".join(_cell(*_COLUMNS[i]) for i in shown), pal.HEADER)
 
 
 def _stop(row: PositionRow) -> tuple[str, Style]:
@@ -41,7 +54,7 @@ def _stop(row: PositionRow) -> tuple[str, Style]:
     return pal.fmt_age(row.time_stop_in_s), pal.WARN if row.time_stop_in_s < 5 else pal.VALUE
 
 
-def _position(row: PositionRow) -> Text:
+def _position(row: PositionRow, shown: tuple[int, ...]) -> Text:
     long = row.size > 0
     stop, stop_style = _stop(row)
     cells = (
@@ -53,8 +66,9 @@ def _position(row: PositionRow) -> Text:
         (pal.fmt_age(row.age_s), pal.VALUE), (stop, stop_style),
     )  # fmt: skip
     text = Text()
-    for i, ((value, style), (_, width, align)) in enumerate(zip(cells, _COLUMNS, strict=True)):
-        text.append(("" if i == 0 else " ") + _cell(value, width, align), style)
+    for n, i in enumerate(shown):
+        (value, style), (_, width, align) = cells[i], _COLUMNS[i]
+        text.append(("" if n == 0 else " ") + _cell(value, width, align), style)
     return text
 
 
@@ -81,11 +95,13 @@ def _would_be(row: WouldBeOrder) -> Text:
     )
 
 
-def position_rows(snapshot: NodeSnapshot, height: int) -> list[Text]:
-    """Positions, then orders, then would-be orders, cut to `height` rows."""
-    rows = [_header()]
+def position_rows(snapshot: NodeSnapshot, height: int, width: int = 1_000) -> list[Text]:
+    """Positions, then orders, then would-be orders, cut to `height` rows; the position
+    columns that fit `width` cells."""
+    shown = _shown(width)
+    rows = [_header(shown)]
     if snapshot.positions:
-        rows += [_position(row) for row in snapshot.positions]
+        rows += [_position(row, shown) for row in snapshot.positions]
     else:
         rows.append(Text("flat: no open position", pal.DIM))
     live = [o for o in snapshot.orders if not o.state.terminal]
@@ -109,6 +125,6 @@ class PositionsPane(LinePane):
                       p.flattening) for p in snapshot.positions),
                tuple((o.cloid, o.oid, o.px, o.sz, o.filled_sz, o.state, round(o.age_s, 1))
                      for o in snapshot.orders),
-               snapshot.would_be if snapshot.observe else (), self.size.height)  # fmt: skip
+               snapshot.would_be if snapshot.observe else (), self.size)  # fmt: skip
         if self.changed(key):
-            self.set_rows(position_rows(snapshot, self.size.height))
+            self.set_rows(position_rows(snapshot, self.size.height, self.size.width))
