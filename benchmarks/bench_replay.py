@@ -19,7 +19,10 @@ slow spell of a shared machine hits every row alike):
 - `+ engine`: parse, the duplicate filter and `Engine.on_feed_event` (market state, the
   strategy's callbacks, signals) with a plain clock, no loop, no venue, no ticks;
 - `replay (--speed max)`: `run_replay` end to end: virtual-time loop, venue, exchange,
-  markout series, the engine's 100 ms ticks, the executor's ticks and posts, the report.
+  markout series, the engine's 100 ms ticks, the executor's ticks and posts, the report;
+- `replay, no-op strategy`: the same with the strategy's market-data and timer callbacks
+  replaced by ones that do nothing: what the replay's machinery costs before any strategy
+  code runs (the floor of the ratio for this recording, whatever the strategy).
 
 The last line gives what the replay adds beyond the `+ engine` row, per frame: the
 virtual-time loop, the engine's and the executor's ticks (10 a second of market time
@@ -52,7 +55,7 @@ from hip3term.recording.reader import RecordingReader
 from hip3term.recording.recorder import Recorder
 from hip3term.replay.runner import run_replay
 from hip3term.runtime.engine import Engine
-from hip3term.strategy.loader import load_strategy
+from hip3term.strategy.loader import find_strategy, load_strategy
 from hip3term.venue.hyperliquid.markets import AssetDirectory
 from hip3term.venue.hyperliquid.parse import parse_frame
 from hip3term.venue.hyperliquid.wire import ParseError
@@ -140,6 +143,29 @@ def engine_loop(path: Path, strategy: str) -> int:
     return count
 
 
+_CALLBACKS = ("on_book", "on_bbo", "on_asset_ctx", "on_trades", "on_timer")
+
+
+def _nothing(*_args: object) -> None:
+    return None
+
+
+def noop_replay(path: Path, settings: Any) -> int:
+    """`run_replay` with the strategy's market-data and timer callbacks doing nothing."""
+    cls = find_strategy(settings.strategy.name)
+    saved = {name: cls.__dict__.get(name) for name in _CALLBACKS}
+    try:
+        for name in _CALLBACKS:
+            setattr(cls, name, _nothing)
+        return run_replay(path, settings).frames
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                delattr(cls, name)
+            else:
+                setattr(cls, name, value)
+
+
 def timed(run: Callable[[], int]) -> tuple[float, int]:
     started = time.perf_counter()
     count = run()
@@ -162,7 +188,8 @@ def main() -> None:
         settings = load_settings(env={}, overrides={"strategy.name": args.strategy})
         rows: dict[str, list[float]] = {name: [] for name in
                                         ("decode loop", "+ parse_frame", "+ engine",
-                                         "replay (--speed max)")}  # fmt: skip
+                                         "replay (--speed max)",
+                                         "replay, no-op strategy")}  # fmt: skip
         frames = fills = 0
         for _ in range(args.rounds):
             for name, run in (("decode loop", lambda: decode_loop(path)),
@@ -174,6 +201,7 @@ def main() -> None:
             result = run_replay(path, settings)
             rows["replay (--speed max)"].append(time.perf_counter() - started)
             fills = len(result.fills)
+            rows["replay, no-op strategy"].append(timed(lambda: noop_replay(path, settings))[0])
         _report(args, rows, frames, fills, made_s, path, settings.executor.tick_ms)
 
 
@@ -191,6 +219,7 @@ def _report(args: argparse.Namespace, rows: dict[str, list[float]], frames: int,
                         "us_per_frame": round(s / frames * 1e6, 2)}
                  for name, s in seconds.items()},
         "replay_to_decode_ratio": round(ratio, 4), "target_ratio": 0.40,
+        "noop_strategy_ratio": round(rate["replay, no-op strategy"] / rate["decode loop"], 4),
         "market_speedup": round(args.minutes * 60 / seconds["replay (--speed max)"]),
         "ticks_per_frame": round(args.minutes * 60_000 / tick_ms / frames, 3),
         "beyond_engine_us_per_frame": round(
@@ -207,7 +236,8 @@ def _report(args: argparse.Namespace, rows: dict[str, list[float]], frames: int,
         print(f"{name:<24}{s:>10.3f}{rate[name]:>12,.0f}{s / frames * 1e6:>10.1f}"
               f"{s / seconds['decode loop']:>10.1f}")
     print(f"replay / decode loop: {ratio:.1%} (target at least 40 %); the replay covers the "
-          f"market {out['market_speedup']}x faster than real time")
+          f"market {out['market_speedup']}x faster than real time; with a strategy that does "
+          f"nothing: {out['noop_strategy_ratio']:.1%}")
     print(f"replay - engine row: {out['beyond_engine_us_per_frame']:.1f} us/frame: the loop in "
           f"virtual time, the engine's and the executor's {tick_ms} ms ticks "
           f"({out['ticks_per_frame']:.2f} of each per frame), the venue, the exchange side "
