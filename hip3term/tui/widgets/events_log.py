@@ -20,7 +20,7 @@ from hip3term.runtime.snapshot import EventLine, NodeSnapshot
 from hip3term.tui import palette as pal
 from hip3term.tui.widgets.lines import LinePane
 
-__all__ = ["MAX_EVENT_ROWS", "EventsLog", "event_row", "event_rows"]
+__all__ = ["MAX_EVENT_ROWS", "EventsLog", "event_rows"]
 
 _KIND_W = 16
 _TEXT_AT = len("00:00:00.000 ") + _KIND_W + 1  # the column where an event's text starts
@@ -50,12 +50,6 @@ def _head(line: EventLine, *, wide: bool) -> list[tuple[str, Style]]:
         return [(pal.fmt_clock(line.time_ms, millis=True) + " ", pal.DIM),
                 (f"{line.kind[:_KIND_W]:<{_KIND_W}} ", _kind_style(line))]  # fmt: skip
     return [(pal.fmt_clock(line.time_ms) + " ", pal.DIM), (line.kind + " ", _kind_style(line))]
-
-
-def event_row(line: EventLine) -> Text:
-    """One log line: UTC time with ms, kind, text."""
-    text_style = pal.BAD if line.severity == "alert" else pal.VALUE
-    return Text.assemble(*_head(line, wide=True), (line.text, text_style))
 
 
 def event_rows(line: EventLine, width: int, max_rows: int = MAX_EVENT_ROWS) -> list[Text]:

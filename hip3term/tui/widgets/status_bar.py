@@ -67,8 +67,8 @@ def _latch_style(state: LatchState) -> Style:
 
 
 # How readily a part of a status line is dropped when the line is too wide (`_fit`):
-# the highest rank goes first; KEEP never goes.
-KEEP, _STALE, _NOTE, _AGE, _DETAIL = 0, 1, 2, 3, 4
+# the highest rank goes first; _KEEP never goes.
+_KEEP, _STALE, _NOTE, _AGE, _DETAIL = 0, 1, 2, 3, 4
 
 
 class _Part(NamedTuple):
@@ -79,7 +79,7 @@ class _Part(NamedTuple):
 
 def _fit(parts: list[_Part], width: int) -> Text:
     """Join `parts`; while wider than `width` cells, leave out the part of the highest
-    rank (the last of them first), never a KEEP part."""
+    rank (the last of them first), never a _KEEP part."""
     parts = list(parts)
     while True:
         line = Text()
@@ -87,8 +87,8 @@ def _fit(parts: list[_Part], width: int) -> Text:
             if i:
                 line.append(part.sep)
             line.append_text(part.text)
-        rank = max((part.rank for part in parts), default=KEEP)
-        if line.cell_len <= width or rank == KEEP:
+        rank = max((part.rank for part in parts), default=_KEEP)
+        if line.cell_len <= width or rank == _KEEP:
             return line
         del parts[max(i for i, part in enumerate(parts) if part.rank == rank)]
 
@@ -97,11 +97,11 @@ def _line1(snap: NodeSnapshot) -> list[_Part]:
     badge, badge_style = venue_badge(snap.venue, snap.mode)
     latch = snap.latch
     parts = [
-        _Part(Text(badge, badge_style), KEEP),
-        _Part(Text(snap.market, pal.VALUE + Style(bold=True)), KEEP),
+        _Part(Text(badge, badge_style), _KEEP),
+        _Part(Text(snap.market, pal.VALUE + Style(bold=True)), _KEEP),
         _Part(Text(snap.phase, pal.WARN if snap.phase != "running" else pal.DIM),
-              _DETAIL if snap.phase == "running" else KEEP),
-        _Part(pal.pair("latch", latch.state.value.upper(), _latch_style(latch.state)), KEEP),
+              _DETAIL if snap.phase == "running" else _KEEP),
+        _Part(pal.pair("latch", latch.state.value.upper(), _latch_style(latch.state)), _KEEP),
     ]  # fmt: skip
     if latch_reason(latch):  # the banner under the bar says it whole
         parts.append(_Part(Text(latch_reason(latch)[:60], pal.WARN), _NOTE))
@@ -109,17 +109,17 @@ def _line1(snap: NodeSnapshot) -> list[_Part]:
     for attr, short in _READY_SHORT:
         ok = bool(getattr(snap.ready, attr))
         ready.append(("●" if ok else "○") + short + " ", pal.OK if ok else pal.BAD)
-    parts.append(_Part(ready, KEEP))
+    parts.append(_Part(ready, _KEEP))
     return parts
 
 
 def _feed(feed: FeedStatus | None) -> list[_Part]:
     if feed is None:
-        return [_Part(Text("ws —", pal.DIM), KEEP)]
+        return [_Part(Text("ws —", pal.DIM), _KEEP)]
     up = Text("● up", pal.OK) if feed.connected else Text("○ down", pal.BAD)
     link = Text("ws ", pal.LABEL) + up
     rtt = "—" if feed.rtt_ms is None else f"{feed.rtt_ms:.1f}ms"
-    parts = [_Part(link, KEEP), _Part(pal.pair("rtt", rtt), _DETAIL),
+    parts = [_Part(link, _KEEP), _Part(pal.pair("rtt", rtt), _DETAIL),
              _Part(pal.pair("reconnects", str(feed.reconnects),
                             pal.WARN if feed.reconnects else pal.VALUE),
                    _STALE if feed.reconnects else _DETAIL)]  # fmt: skip
@@ -148,12 +148,12 @@ def _line2(snap: NodeSnapshot) -> list[_Part]:
     if snap.recorder is not None:
         rec_ok = snap.recorder.errors == 0
         parts.append(_Part(pal.pair("rec", "ok" if rec_ok else "ERR",
-                               pal.OK if rec_ok else pal.BAD), KEEP))  # fmt: skip
+                               pal.OK if rec_ok else pal.BAD), _KEEP))  # fmt: skip
     if snap.journal is not None:
         j = snap.journal
         ok = not j.lagging and j.errors == 0
         parts.append(_Part(pal.pair("journal", "ok" if ok else "LAG",
-                               pal.OK if ok else pal.WARN), KEEP))  # fmt: skip
+                               pal.OK if ok else pal.WARN), _KEEP))  # fmt: skip
     return parts
 
 
@@ -184,10 +184,9 @@ class StatusBar(LinePane):
     """The two status lines (see the module docstring)."""
 
     def show(self, snapshot: NodeSnapshot) -> None:
-        """Redraw when a shown value changed (ages at 0.1 s) or the width did."""
-        width = self.size.width
-        rows = status_rows(snapshot, width)
-        if self.changed((*(row.plain for row in rows), width)):
+        """Redraw when a shown value changed (ages at 0.1 s); the rows fit the width."""
+        rows = status_rows(snapshot, self.size.width)
+        if self.changed(tuple(row.plain for row in rows)):
             self.set_rows(rows)
 
 
