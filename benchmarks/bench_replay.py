@@ -29,6 +29,8 @@ virtual-time loop, the engine's and the executor's ticks (10 a second of market 
 each, so their share per frame grows as frames get rarer), the venue and the exchange.
 
 The target (DESIGN.md section 5) is replay frames/s at least 40 % of the decode loop's.
+The header says whether the hot path ran compiled (`make` builds it, `hip3term._native`);
+`HIP3TERM_PURE=1` runs the Python source instead, for the comparison.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ from typing import Any
 
 import orjson
 
+from hip3term import _native
 from hip3term.config import load_settings
 from hip3term.core.clock import SimClock
 from hip3term.feeds.dedupe import FrameFilter
@@ -212,6 +215,7 @@ def _report(args: argparse.Namespace, rows: dict[str, list[float]], frames: int,
     ratio = rate["replay (--speed max)"] / rate["decode loop"]
     out = {
         "python": platform.python_version(), "machine": platform.machine(),
+        "hot_path": _native.STATUS,
         "recording": {"minutes": args.minutes, "frames": frames, "book_ms": args.book_ms,
                       "bytes": path.stat().st_size, "made_s": round(made_s, 2)},
         "strategy": args.strategy, "fills": fills, "rounds": args.rounds,
@@ -230,7 +234,8 @@ def _report(args: argparse.Namespace, rows: dict[str, list[float]], frames: int,
         return
     print(f"recording: {args.minutes:g} min of synthetic {COIN}, {frames} frames "
           f"(l2Book every {args.book_ms} ms), made in {made_s:.1f} s; strategy "
-          f"{args.strategy}, {fills} fills in the replay; median of {args.rounds} rounds")
+          f"{args.strategy}, {fills} fills in the replay; median of {args.rounds} rounds; "
+          f"hot path {_native.STATUS}")
     print(f"{'row':<24}{'seconds':>10}{'frames/s':>12}{'us/frame':>10}{'x decode':>10}")
     for name, s in seconds.items():
         print(f"{name:<24}{s:>10.3f}{rate[name]:>12,.0f}{s / frames * 1e6:>10.1f}"

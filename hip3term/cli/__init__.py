@@ -10,7 +10,7 @@ import sys
 
 import typer
 
-from hip3term import __version__
+from hip3term import __version__, _native
 from hip3term.cli import (
     config_cmd,
     keys_cmd,
@@ -41,7 +41,7 @@ app = typer.Typer(
 
 def _version(value: bool) -> None:
     if value:
-        typer.echo(f"hip3term {__version__}")
+        typer.echo(f"hip3term {__version__} (hot path: {_native.STATUS})")
         raise typer.Exit()
 
 

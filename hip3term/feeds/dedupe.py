@@ -97,10 +97,10 @@ class FrameFilter:
             last, time_ms = self._last_ms.get(key), event.time_ms
             if last is None or time_ms >= last:
                 self._last_ms[key] = time_ms
-                return _fresh(event)
+                return Verdict(event)
             return Verdict(event, 0, True)
         if isinstance(event, _PASSED):
-            return _fresh(event)
+            return Verdict(event)
         if isinstance(event, OrderUpdates):
             if self._same_as_last(("orderUpdates", ""), raw):
                 return Verdict(None, 1)
@@ -152,18 +152,6 @@ class FrameFilter:
 
 _SNAPSHOTS = (L2Book, Bbo)
 _PASSED = (AssetCtx, AllMids)  # never filtered: no need to try the other kinds first
-_SET_EVENT, _SET_DUPLICATES, _SET_BACKWARDS = (
-    vars(Verdict)[name].__set__ for name in ("event", "duplicates", "backwards"))
-
-
-def _fresh(event: Event) -> Verdict:
-    # Verdict(event), made without the frozen __init__: its object.__setattr__ per field
-    # cost more than the rest of a check. The same object (Verdict has no __post_init__).
-    verdict = object.__new__(Verdict)
-    _SET_EVENT(verdict, event)
-    _SET_DUPLICATES(verdict, 0)
-    _SET_BACKWARDS(verdict, False)
-    return verdict
 
 
 def _fill_key(fill: Fill) -> tuple[object, ...]:

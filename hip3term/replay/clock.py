@@ -101,10 +101,13 @@ class Pacer:
     Args:
         speed: virtual seconds per real second, or None for as fast as possible.
         paused: start paused.
+        monotonic: the real clock (seconds), `time.monotonic` unless a test steers it.
     """
 
-    def __init__(self, speed: float | None = None, *, paused: bool = False) -> None:
+    def __init__(self, speed: float | None = None, *, paused: bool = False,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:  # fmt: skip
         self.speed = _checked_speed(speed)
+        self._monotonic = monotonic
         self.paused = paused
         self.steps = 0
         self._anchor: tuple[float, int] | None = None  # (real seconds, virtual ns)
@@ -151,7 +154,7 @@ class Pacer:
         """Real seconds to wait before virtual time may move from `now_ns` to `virtual_ns`."""
         if self.speed is None or virtual_ns <= now_ns:
             return 0.0
-        real = time.monotonic()
+        real = self._monotonic()
         if self._anchor is None:
             self._anchor = (real, now_ns)
         anchor_real, anchor_ns = self._anchor
@@ -167,7 +170,7 @@ class Pacer:
         if self.speed is None or self._anchor is None:
             return target_ns
         anchor_real, anchor_ns = self._anchor
-        reached = anchor_ns + round((time.monotonic() - anchor_real) * self.speed * _NS_PER_S)
+        reached = anchor_ns + round((self._monotonic() - anchor_real) * self.speed * _NS_PER_S)
         return max(now_ns, min(target_ns, reached))
 
 

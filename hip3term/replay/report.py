@@ -463,7 +463,7 @@ def _summary(fills: Sequence[FillReport], trips: Sequence[RoundTrip],
         "fill_rate": len(filled & sent) / len(sent) if sent else None,
         "expected_edge_bps": _mean(traded_edges),
         "realized_edge_bps": _mean([t.realized_edge_bps for t in trips]),
-        "slippage_bps": (sum(s * w for s, w in slips) / sum(w for _, w in slips)
+        "slippage_bps": (sum((s * w for s, w in slips), 0.0) / sum((w for _, w in slips), 0.0)
                          if slips else None),
         "mean_time_to_flat_s": _mean(times), "max_time_to_flat_s": max(times, default=None),
         "halts": sum(1 for r in rows.risk_events if _get(r, "kind") in HALT_KINDS

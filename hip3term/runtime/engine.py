@@ -145,6 +145,9 @@ class Engine:
         self._quiet_ctx: AssetContext | None = None
         self._idle_until_ns = 0  # see `_idle_deadline`
         self._idle_key: tuple[object, ...] | None = None
+        self.skip_idle_ticks = True
+        """False: every tick runs in full (what the idle skip must be indistinguishable
+        from; tests and diagnosis)."""
 
     def attach_journal(self, journal: JournalWriter, *,
                        reflected_after_ms: int | None = None) -> None:  # fmt: skip
@@ -339,8 +342,9 @@ class Engine:
         # flattening, no fill is missing. Then the first of the strategy's timer, the
         # positions snapshot and the data going stale (a millisecond early: the full
         # tick decides the exact instant). 0 when the next tick must run in full.
-        if (not self._md_ok or age is None or self.ws_down_since_ms is not None
-                or self._quiet is None or not self.flattener.idle or not self.fill_gaps.idle):
+        if (not self.skip_idle_ticks or not self._md_ok or age is None
+                or self.ws_down_since_ms is not None or self._quiet is None
+                or not self.flattener.idle or not self.fill_gaps.idle):
             return 0
         stale_ns = now_ns + round((self.settings.risk.market_data_stale_s - age)
                                   * _NS_PER_S) - _MS_NS  # fmt: skip

@@ -17,6 +17,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from hip3term import _native
 from hip3term.config import Settings, load_settings
 from hip3term.core.clock import SimClock
 from hip3term.keys import SecretKey
@@ -118,6 +119,37 @@ def test_the_fill_hash_is_the_same_in_another_process(sim_recording: Path) -> No
 async def test_a_replay_refuses_to_run_inside_a_running_loop(sim_recording: Path) -> None:
     with pytest.raises(RuntimeError, match=r"asyncio\.to_thread"):
         run_replay(sim_recording, settings())
+
+
+def _timeless(report: dict[str, Any]) -> dict[str, Any]:
+    # a report as JSON without its header and extras (they hold the wall-clock times)
+    return {k: v for k, v in orjson.loads(orjson.dumps(report)).items()
+            if k not in ("meta", "extra")}  # fmt: skip
+
+
+@pytest.mark.parametrize("recording", ["sim_recording", "quiet_recording"])
+def test_the_python_source_replays_exactly_as_the_compiled_build(
+        recording: str, request: pytest.FixtureRequest) -> None:  # fmt: skip
+    # `make` compiles the hot path (hip3term._native); HIP3TERM_PURE=1 runs its source.
+    # The same fills and the same report to the last digit (the quiet recording's time
+    # stops and stale-data halt included).
+    path: Path = request.getfixturevalue(recording)
+    assert _native.STATUS == "compiled", f"the tests must run the build: {_native.STATUS}"
+    overrides = {**EAGER, **LOSSES_ALLOWED}
+    here = run_replay(path, settings(), overrides=overrides)
+    code = ("import sys, orjson; from hip3term import _native; "
+            "from hip3term.config import load_settings; "
+            "from hip3term.replay.runner import run_replay; "
+            f"r = run_replay(sys.argv[1], load_settings(env={{}}), overrides={overrides!r}); "
+            "print(orjson.dumps([_native.STATUS, r.fill_hash, r.report.as_dict()]).decode())")
+    env = {**os.environ, _native.PURE_ENV: "1"}
+    done = subprocess.run([sys.executable, "-c", code, str(path)], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    status, fill_hash, report = orjson.loads(done.stdout)
+    assert status == f"pure ({_native.PURE_ENV} is set)"
+    assert len(here.fills) >= 4 and fill_hash == here.fill_hash
+    assert _timeless(report) == _timeless(here.report.as_dict())
 
 
 def test_added_fees_and_latency_change_pnl_not_the_replay(sim_recording: Path) -> None:

@@ -96,17 +96,15 @@ def test_idle_ticks_are_skipped_without_changing_anything_a_full_tick_would_do()
     # does: the same event log, latch, readiness and strategy timer calls, throughout.
     def run(skip: bool) -> list[object]:
         eng, clock = engine()
-        if not skip:
-            eng._idle_deadline = lambda now_ns, age: 0  # type: ignore[method-assign]
+        eng.skip_idle_ticks = skip
         timers: list[int] = []
-        host_call = eng.host.call
+        on_timer = eng.strategy.on_timer
 
-        def call(name: str, *args: Any) -> None:
-            if name == "on_timer":
-                timers.append(clock.now_ms())
-            host_call(name, *args)
+        def timer(ctx: Any) -> None:
+            timers.append(clock.now_ms())
+            on_timer(ctx)
 
-        eng.host.call = call  # type: ignore[method-assign]
+        eng.strategy.on_timer = timer  # type: ignore[method-assign]
         seen: list[object] = []
         plan = [(30, None), (1, ctx("190", "190.03")), (170, None), (1, book(clock)),
                 (40, ctx("190", "195")), (5, None), (200, None)]  # fmt: skip

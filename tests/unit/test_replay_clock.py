@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 
-from hip3term.replay import clock as clock_module
 from hip3term.replay.clock import Pacer, VirtualClock, VirtualTimeLoop, run_virtual
 from hip3term.replay.thread import SPEEDS, _next_speed
 
@@ -294,10 +293,9 @@ class FakeTime:
         return self.now
 
 
-def test_pacer_waits_real_time_scaled_by_speed(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_pacer_waits_real_time_scaled_by_speed() -> None:
     fake = FakeTime()
-    monkeypatch.setattr(clock_module, "time", fake)
-    pacer = Pacer(10.0)
+    pacer = Pacer(10.0, monotonic=fake.monotonic)
     assert pacer.wait_s(START_NS + 5 * S, START_NS) == pytest.approx(0.5)
     fake.now += 0.2  # 0.2 s of real time later: 2 s of virtual time have passed
     assert pacer.wait_s(START_NS + 5 * S, START_NS) == pytest.approx(0.3)
@@ -306,10 +304,9 @@ def test_pacer_waits_real_time_scaled_by_speed(monkeypatch: pytest.MonkeyPatch) 
     assert pacer.wait_s(START_NS + 50 * S, START_NS) == 0.0
 
 
-def test_pacer_forgives_a_long_lag(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_pacer_forgives_a_long_lag() -> None:
     fake = FakeTime()
-    monkeypatch.setattr(clock_module, "time", fake)
-    pacer = Pacer(1.0)
+    pacer = Pacer(1.0, monotonic=fake.monotonic)
     assert pacer.wait_s(START_NS + S, START_NS) == pytest.approx(1.0)
     fake.now += 10.0  # the code fell 9 s behind real time
     assert pacer.wait_s(START_NS + 2 * S, START_NS + S) == pytest.approx(1.0)
@@ -323,12 +320,10 @@ class SteppingTime(FakeTime):
         return self.now
 
 
-def test_a_paced_wait_runs_the_idle_hook_as_virtual_time_moves(
-        monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+def test_a_paced_wait_runs_the_idle_hook_as_virtual_time_moves() -> None:
     # Items 1 s and 4 s in at 1x with no timer between: the hook (the TUI's snapshots)
     # runs during the 3 s wait with the clock between the two, not only at the next timer;
     # the items still run at their exact times (ListSource checks).
-    monkeypatch.setattr(clock_module, "time", SteppingTime())
     log: list[tuple[int, str]] = []
     seen: list[int] = []
 
@@ -340,7 +335,7 @@ def test_a_paced_wait_runs_the_idle_hook_as_virtual_time_moves(
         loop.set_idle_hook(lambda: seen.append(loop.vclock.ns))
         await done
 
-    vclock, _ = run(main, Pacer(1.0))
+    vclock, _ = run(main, Pacer(1.0, monotonic=SteppingTime().monotonic))
     assert vclock.ns == START_NS + 4 * S
     assert log == [(S, "a"), (4 * S, "b")]
     assert any(START_NS + S < ns < START_NS + 4 * S for ns in seen)

@@ -1,0 +1,122 @@
+"""The compiled hot path: which modules mypyc compiles, and the guard that keeps them honest.
+
+The per-frame and per-order path (parser, market state, features, engine, gates' callers,
+executor, tracker, replay venue, exchange and clock) is plain typed Python, checked by
+`mypy --strict`; `scripts/build_native.py` (run by `make`) compiles the modules named in
+`MODULES` with mypyc into extension modules beside their sources (1.4-1.7x faster replays,
+README). The Python source stays the reference: the same tests pass either way.
+
+A compiled module must never run stale code. The build writes `_native.json`, the SHA-256
+of every compiled module's source; when this package is imported, `install()` compares
+it with the sources on disk. If the build is missing, any source has changed since, or
+`HIP3TERM_PURE=1` is set, every module in `MODULES` is imported from its `.py` file (all or
+nothing: a compiled module calls the others' compiled code directly, so a mix is never
+safe). `STATUS` says which and why (`hip3term --version`, the replay benchmark).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.machinery
+import importlib.util
+import json
+import os
+import sys
+from collections.abc import Sequence
+from importlib.machinery import ModuleSpec
+from pathlib import Path
+from types import ModuleType
+from typing import Final
+
+__all__ = ["MODULES", "STATUS", "install", "manifest", "source_path"]
+
+MODULES: Final = (
+    "hip3term.book.features",
+    "hip3term.book.inputs",
+    "hip3term.book.market_state",
+    "hip3term.core.events",
+    "hip3term.core.numeric",
+    "hip3term.execution.executor",
+    "hip3term.execution.flatten",
+    "hip3term.execution.orders",
+    "hip3term.execution.scheduler",
+    "hip3term.feeds.dedupe",
+    "hip3term.positions.tracker",
+    "hip3term.replay.clock",
+    "hip3term.replay.exchange",
+    "hip3term.replay.report",
+    "hip3term.replay.venue",
+    "hip3term.risk.latch",
+    "hip3term.runtime.engine",
+    "hip3term.runtime.fillgap",
+    "hip3term.runtime.host",
+    "hip3term.strategy.context",
+    "hip3term.venue.hyperliquid.compact",
+    "hip3term.venue.hyperliquid.parse",
+    "hip3term.venue.sim.matching",
+)
+"""The modules mypyc compiles (`scripts/build_native.py`)."""
+
+PURE_ENV: Final = "HIP3TERM_PURE"
+_ROOT: Final = Path(__file__).resolve().parent.parent
+MANIFEST: Final = Path(__file__).with_name("_native.json")
+
+STATUS = "not checked"
+"""`compiled`, or `pure (<why>)`, once `install()` ran (at this package's import)."""
+
+
+def source_path(module: str) -> Path:
+    """The `.py` file of a module in `MODULES`."""
+    return _ROOT.joinpath(*module.split(".")).with_suffix(".py")
+
+
+def manifest(modules: Sequence[str] = MODULES) -> dict[str, str]:
+    """The SHA-256 of each module's source, as the build records it."""
+    return {name: hashlib.sha256(source_path(name).read_bytes()).hexdigest()
+            for name in modules}  # fmt: skip
+
+
+def _why_pure() -> str | None:
+    if os.environ.get(PURE_ENV, "") not in ("", "0"):
+        return f"{PURE_ENV} is set"
+    try:
+        built = json.loads(MANIFEST.read_text())
+    except FileNotFoundError:
+        return "not built (make builds it)"
+    except (OSError, ValueError) as exc:
+        return f"unreadable {MANIFEST.name}: {exc}"
+    suffixes = importlib.machinery.EXTENSION_SUFFIXES
+    for name in MODULES:
+        base = source_path(name).with_suffix("")
+        if not any(base.with_name(base.name + suffix).exists() for suffix in suffixes):
+            return f"{name} is not compiled (make builds it)"
+    try:
+        if built != manifest():
+            return "sources changed since the build (make rebuilds it)"
+    except OSError as exc:
+        return f"unreadable source: {exc}"
+    return None
+
+
+class _SourceFinder:
+    # Imports the modules of MODULES from their .py files (ahead of the path finder,
+    # which would take the extension module beside them).
+    def find_spec(self, fullname: str, path: Sequence[str] | None = None,
+                  target: ModuleType | None = None) -> ModuleSpec | None:  # fmt: skip
+        if fullname not in MODULES:
+            return None
+        return importlib.util.spec_from_file_location(fullname, source_path(fullname))
+
+
+def install() -> str:
+    """Decide compiled or pure for this process (once; see the module docstring)."""
+    global STATUS
+    if STATUS != "not checked":
+        return STATUS
+    why = _why_pure()
+    if why is None:
+        STATUS = "compiled"
+    else:
+        STATUS = f"pure ({why})"
+        sys.meta_path.insert(0, _SourceFinder())
+    return STATUS
