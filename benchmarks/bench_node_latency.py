@@ -56,7 +56,8 @@ def _settings(root: Path, url: str, threshold_bps: float = 0) -> Settings:
 def _install(launched: Any, samples: list[int], decided: list[int]) -> None:
     # On the engine loop: wrap the feed's event and post hooks and the scheduler's enqueue.
     node = launched.node
-    feed, scheduler, clock = node.feed, node.engine.scheduler, node.clock
+    feed, gates, clock = node.feed, node.engine.gates, node.clock
+    scheduler = gates.scheduler
     on_event, on_sent, enqueue = feed._on_event, feed._on_post_sent, scheduler.enqueue_order
     handling = [False]
     stamps: dict[str, int] = {}
@@ -87,7 +88,18 @@ def _install(launched: Any, samples: list[int], decided: list[int]) -> None:
             on_sent(raw)
 
     feed._on_event, feed._on_post_sent = event_hook, sent_hook
-    scheduler.enqueue_order = enqueue_hook
+    # the gates' own reference (the scheduler itself may be a compiled class, its methods
+    # fixed): every order the gates accept passes here on its way in
+    gates.scheduler = _Enqueueing(scheduler, enqueue_hook)
+
+
+class _Enqueueing:
+    # The scheduler as the gates see it, with `enqueue_order` observed.
+    def __init__(self, scheduler: Any, enqueue_order: Any) -> None:
+        self._scheduler, self.enqueue_order = scheduler, enqueue_order
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._scheduler, name)
 
 
 def _child_probe(engine: Any, *, seconds: float, warmup: float, out: str) -> None:
