@@ -1,6 +1,8 @@
 """hip3term: a terminal trading workstation for Hyperliquid HIP-3 markets.
 
-Nothing is imported eagerly here: `hip3term --help` and the headless paths must stay light.
+Nothing is imported eagerly here but `_native`, the check (under a millisecond of hashing)
+that decides whether the compiled hot path or its Python source runs: `hip3term --help` and
+the headless paths must stay light.
 """
 
 __version__ = "0.1.0"

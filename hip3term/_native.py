@@ -3,7 +3,7 @@
 The per-frame and per-order path (parser, market state, features, engine, gates' callers,
 executor, tracker, replay venue, exchange and clock) is plain typed Python, checked by
 `mypy --strict`; `scripts/build_native.py` (run by `make`) compiles the modules named in
-`MODULES` with mypyc into extension modules beside their sources (1.4-1.7x faster replays,
+`MODULES` with mypyc into extension modules beside their sources (1.7-1.8x faster replays,
 README). The Python source stays the reference: the same tests pass either way.
 
 A compiled module must never run stale code. The build writes `_native.json`, the SHA-256
