@@ -45,6 +45,7 @@ MODULES: Final = (
     "hip3term.replay.clock",
     "hip3term.replay.exchange",
     "hip3term.replay.report",
+    "hip3term.replay.ticker",
     "hip3term.replay.venue",
     "hip3term.risk.latch",
     "hip3term.runtime.engine",

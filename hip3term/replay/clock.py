@@ -17,8 +17,10 @@ The replay's engine and executor tick this way, ten times a second of market tim
 costs a few microseconds instead of two asyncio timers and task steps. A ticker may also
 say, after each tick, until when the ticks to come would do nothing if nothing else ran;
 the loop then skips them, up to that time, the next source item or the next timer,
-whichever comes first (the tick at that multiple runs): the ticks of a quiet market,
-between sparse frames, cost nothing.
+whichever comes first (the tick at that multiple runs, except at the item's own instant:
+that one would run before the item, as idle as the others): the ticks of a quiet market,
+between sparse frames, cost nothing. A ticker that can tell whether an item changed what
+its ticks read (`still_idle_until`) keeps them skipped across the items that did not.
 
 Order at equal times: an asyncio timer first, then the ticker, then the source's item.
 Source items and ticks due strictly before the next timer run first. Whenever a dispatched
@@ -229,6 +231,7 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
         self._idle_hook: Callable[[], None] | None = None
         self._tick: Callable[[], None] | None = None
         self._tick_idle: Callable[[], int] | None = None
+        self._tick_still_idle: Callable[[], int] | None = None
         self._tick_period_ns = 0
         self._tick_due_ns: int | None = None
         self._quiet_until_ns = 0  # ticks before this may be skipped (see `set_ticker`)
@@ -244,7 +247,8 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
         self._source = source
 
     def set_ticker(self, period_ns: int, tick: Callable[[], None] | None,
-                   idle_until: Callable[[], int] | None = None) -> None:  # fmt: skip
+                   idle_until: Callable[[], int] | None = None,
+                   still_idle_until: Callable[[], int] | None = None) -> None:  # fmt: skip
         """Call `tick` every `period_ns` of virtual time, the first one period from now
         (None: no ticker). `tick` runs inside the loop's wait (see the module docstring):
         it must not raise and must not block; what it schedules runs right after it.
@@ -253,7 +257,10 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
         which the ticks to come would do nothing as long as nothing else runs: no source
         item, no callback, no timer (0 or the past: none). The loop skips those ticks
         (`ticks_skipped` counts them); a source item, a callback or a timer ends the
-        skipping at its own time, so the tick due at or after it runs.
+        skipping at its own time, so the tick due at or after it runs, unless
+        `still_idle_until` is given: asked after a source item that scheduled nothing
+        (while ticks were being skipped), it says whether they still may be (the same
+        answer as `idle_until`, or 0 if the item changed what the ticks read).
 
         Raises:
             ValueError: `period_ns` is not above 0.
@@ -261,10 +268,12 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
         self._quiet_until_ns = 0
         if tick is None:
             self._tick, self._tick_idle, self._tick_due_ns = None, None, None
+            self._tick_still_idle = None
             return
         if period_ns <= 0:
             raise ValueError(f"a ticker's period must be above 0 ns, got {period_ns}")
         self._tick, self._tick_idle, self._tick_period_ns = tick, idle_until, period_ns
+        self._tick_still_idle = still_idle_until
         self._tick_due_ns = self.vclock.ns + period_ns
 
     def set_idle_hook(self, hook: Callable[[], None] | None) -> None:
@@ -331,20 +340,25 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
                 self._tick()
                 idle = self._tick_idle
                 self._quiet_until_ns = 0 if idle is None else idle()
+                if len(ready) + len(timers) != scheduled:
+                    return []
             else:
-                self._quiet_until_ns = 0
+                quiet, self._quiet_until_ns = self._quiet_until_ns, 0
                 if source.dispatch():  # type: ignore[union-attr]  # due came from it
                     pacer.frame_done()
-            if len(ready) + len(timers) != scheduled:
-                return []
+                if len(ready) + len(timers) != scheduled:
+                    return []
+                if quiet and (still := self._tick_still_idle) is not None:
+                    self._quiet_until_ns = still()
 
     def _skip_ticks(self, tick_due: int, due: int | None, deadline: int | None) -> int:
         # The ticks due before the quiet time, the next item and the next timer would do
-        # nothing: the next to run is the first multiple of the period at or after the
-        # earliest of the three.
+        # nothing, and so would one at the item's own instant (it would run before the
+        # item): the next to run is the first multiple of the period at or after the
+        # quiet time or the timer, or after the item, whichever comes first.
         until = self._quiet_until_ns
         if due is not None and due < until:
-            until = due
+            until = due + 1
         if deadline is not None and deadline < until:
             until = deadline
         if until <= tick_due:

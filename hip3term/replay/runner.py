@@ -31,7 +31,7 @@ import time
 from collections import defaultdict
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
 import orjson
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -50,6 +50,7 @@ from hip3term.recording.reader import RecordingReader
 from hip3term.replay.clock import Pacer, VirtualClock, VirtualTimeLoop, run_virtual
 from hip3term.replay.exchange import RecordedBookExchange
 from hip3term.replay.report import MarketSeries, Report, SessionRows, build_report
+from hip3term.replay.ticker import ReplayTicker
 from hip3term.replay.venue import Latency, ReplayVenue, recorded_start_ns
 from hip3term.runtime import views
 from hip3term.runtime.credentials import SIM_FUNDING
@@ -218,6 +219,10 @@ class ReplaySession:
         pacer: the loop's pacer (shown in snapshots).
     """
 
+    skip_idle_ticks: ClassVar[bool] = True
+    """False: every tick runs in full (`ReplayTicker`); what skipping idle ticks must be
+    indistinguishable from (tests, diagnosis)."""
+
     def __init__(self, config: ReplayConfig, clock: VirtualClock,
                  pacer: Pacer | None = None) -> None:  # fmt: skip
         settings = config.settings
@@ -318,8 +323,10 @@ class ReplaySession:
         set_source(self.venue)
         self._connect()
         self.phase = "running"
-        loop.set_ticker(self.settings.executor.tick_ms * _NS_PER_MS, self._tick,
-                        self._idle_until)  # fmt: skip
+        ticker = ReplayTicker(self.engine, self.executor, self.venue.counters,
+                              skip_idle=self.skip_idle_ticks)  # fmt: skip
+        loop.set_ticker(self.settings.executor.tick_ms * _NS_PER_MS, ticker.tick,
+                        ticker.idle_until, ticker.still_idle_until)  # fmt: skip
         async with asyncio.TaskGroup() as group:
             tasks = [group.create_task(self._resyncer(), name="resync")]
             if self.executor is not None:
@@ -346,26 +353,6 @@ class ReplaySession:
         if user is not None:
             self.venue.send_account("userFills", {"isSnapshot": True, "user": user.lower(),
                                                   "fills": []})
-
-    def _tick(self) -> None:
-        # The engine's and the executor's ticks, every `tick_ms` of virtual time, in this
-        # order (what the engine's tick queues goes out in the same instant), run by the
-        # loop itself (`VirtualTimeLoop.set_ticker`): the live node's two timer tasks, at
-        # a fraction of their cost per tick
-        try:
-            self.engine.on_tick()
-        except Exception:  # as the live node: a bug is logged, the next tick comes
-            self.venue.counters.errors += 1
-            _log.exception("replay: engine tick failed")
-        if self.executor is not None:
-            self.executor.safe_tick()
-
-    def _idle_until(self) -> int:
-        # Right after a tick: until when the engine's ticks would return at once, as
-        # long as the executor has nothing queued (the loop skips those ticks).
-        if self.executor is not None and not self.executor.idle:
-            return 0
-        return self.engine.idle_until_ns
 
     async def _resyncer(self) -> None:
         while True:

@@ -323,6 +323,16 @@ class Engine:
         skips ticks (`VirtualTimeLoop.set_ticker`); see `_idle_deadline`."""
         return self._idle_until_ns
 
+    def still_idle_until_ns(self) -> int:
+        """`idle_until_ns`, or 0 when something a tick reads has changed since the last tick
+        (a feed event may have: an asset context, a fill, market data turning fresh): the
+        next tick would then run in full. A frame only makes the data fresher, so the data
+        age's part of the deadline holds."""
+        until = self._idle_until_ns
+        if until and (self._idle_key != self._tick_key() or not self.fill_gaps.idle):
+            return 0
+        return until
+
     def _tick_key(self) -> tuple[object, ...]:
         # What a tick reads besides time; while it holds still (and the fill-gap watch
         # is idle), an idle tick stays idle until `_idle_until_ns`.

@@ -87,7 +87,7 @@ def test_skipping_idle_ticks_changes_nothing(recording: str, strategy: str,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
     path = request.getfixturevalue(recording)
     skipping = run_replay(path, settings(), strategy=strategy, overrides=params)
-    monkeypatch.setattr(ReplaySession, "_idle_until", lambda self: 0)  # every tick runs
+    monkeypatch.setattr(ReplaySession, "skip_idle_ticks", False)  # every tick runs
     ticking = run_replay(path, settings(), strategy=strategy, overrides=params)
     run, skipped = (skipping.report.extra["ticks"][k] for k in ("run", "skipped"))
     assert skipped > 0 and ticking.report.extra["ticks"] == {"run": run + skipped, "skipped": 0}

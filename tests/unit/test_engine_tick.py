@@ -119,3 +119,18 @@ def test_idle_ticks_are_skipped_without_changing_anything_a_full_tick_would_do()
     skipping, full = run(skip=True), run(skip=False)
     assert skipping == full
     assert len(skipping[-1]) >= 3  # type: ignore[arg-type]  # the timer fired meanwhile
+
+
+def test_a_book_leaves_the_ticks_idle_and_a_new_asset_context_does_not() -> None:
+    eng, clock = engine()
+    ticks(eng, clock, 3)
+    until = eng.idle_until_ns
+    assert until > clock.monotonic_ns()  # quiet ticks ahead (the data is fresh)
+    assert eng.still_idle_until_ns() == until
+    clock.advance(30)
+    eng.on_feed_event(book(clock))  # fresher data, nothing a tick reads besides its age
+    assert eng.still_idle_until_ns() == until
+    eng.on_feed_event(ctx("190", "190.05"))  # the risk monitor must see it
+    assert eng.still_idle_until_ns() == 0
+    ticks(eng, clock, 1)
+    assert eng.still_idle_until_ns() == eng.idle_until_ns > 0

@@ -208,14 +208,41 @@ def test_idle_ticks_are_skipped_up_to_the_quiet_time_the_next_item_or_timer() ->
     run(main)
     # 100: the first tick runs, then quiet until 1 s; the item at 450 ends the skipping
     # (the tick at 500 runs), quiet again until 1 s; 1000 and 1100 run (the quiet time
-    # is past), then quiet until 5 s: the item at 1500 (a tick at the same instant runs
-    # first), the timer at 1750 and the end at 2050 each end a skip
+    # is past), then quiet until 5 s: the item at 1500 (the tick at its instant would run
+    # before it, idle: skipped too), the timer at 1750 and the end at 2050 each end a skip
     assert log == [(100 * ms, "tick"), (450 * ms, "f1"), (500 * ms, "tick"),
-                   (1000 * ms, "tick"), (1100 * ms, "tick"), (1500 * ms, "tick"),
-                   (1500 * ms, "f2"), (1600 * ms, "tick"), (1750 * ms, "timer"),
-                   (1800 * ms, "tick")]
+                   (1000 * ms, "tick"), (1100 * ms, "tick"), (1500 * ms, "f2"),
+                   (1600 * ms, "tick"), (1750 * ms, "timer"), (1800 * ms, "tick")]
     loop = loops[0]
-    assert (loop.ticks_run, loop.ticks_skipped) == (7, 13)  # 20 periods in 2.05 s
+    assert (loop.ticks_run, loop.ticks_skipped) == (6, 14)  # 20 periods in 2.05 s
+
+
+def test_items_that_leave_the_ticks_idle_do_not_end_the_skipping() -> None:
+    log: list[tuple[int, str]] = []
+    ms = 1_000_000
+    asked: list[int] = []
+    quiet = START_NS + 1000 * ms
+
+    async def main(loop: VirtualTimeLoop) -> None:
+        def still_idle() -> int:
+            asked.append((loop.vclock.ns - START_NS) // ms)
+            return 0 if loop.vclock.ns == START_NS + 600 * ms else quiet  # f3 changed it
+
+        loop.set_ticker(100 * ms, lambda: log.append((loop.vclock.ns - START_NS, "tick")),
+                        lambda: quiet, still_idle)  # fmt: skip
+        items = [(START_NS + 250 * ms, "f1", True), (START_NS + 450 * ms, "f2", True),
+                 (START_NS + 600 * ms, "f3", True), (START_NS + 1100 * ms, "f4", True)]
+        loop.set_source(ListSource(loop.vclock, items, log))
+        await asyncio.sleep(1.25)
+
+    run(main)
+    # f1 and f2 leave the ticks idle: skipped on to f3 and the tick at its instant (it
+    # would run before f3); f3 does not, so the tick at 700 runs; quiet until 1 s again
+    # (the tick at 1000 runs); at 1100 the quiet time is past and the ticks run anyway
+    assert log == [(100 * ms, "tick"), (250 * ms, "f1"), (450 * ms, "f2"),
+                   (600 * ms, "f3"), (700 * ms, "tick"), (1000 * ms, "tick"),
+                   (1100 * ms, "tick"), (1100 * ms, "f4"), (1200 * ms, "tick")]
+    assert asked == [250, 450, 600, 1100]
 
 
 def test_a_callback_scheduled_by_a_tick_ends_the_skipping() -> None:
