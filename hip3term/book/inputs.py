@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import Protocol
+from typing import Protocol, cast
 
-__all__ = ["AssetCtxFrame", "BboFrame", "BookFrame", "LevelLike", "TradeLike", "TradesFrame"]
+__all__ = ["AssetCtxFrame", "BboFrame", "BookFrame", "LevelLike", "TradeLike", "TradesFrame",
+           "best_level"]
 
 
 class LevelLike(Protocol):
@@ -23,6 +24,16 @@ class LevelLike(Protocol):
     def sz(self) -> Decimal: ...
     @property
     def n(self) -> int: ...
+
+
+def best_level(side: Sequence[LevelLike]) -> LevelLike | None:
+    """A book side's first level, None when it is empty: its `best` attribute when it
+    has one (the parser's ladders, `wire.Ladder.best`, build it with the ladder: no
+    index to resolve), else its first item."""
+    best: object = getattr(side, "best", side)
+    if best is not side:
+        return cast("LevelLike | None", best)  # a ladder's Level or None
+    return side[0] if side else None
 
 
 class BookFrame(Protocol):

@@ -55,6 +55,7 @@ from hip3term.book.inputs import (
     LevelLike,
     TradeLike,
     TradesFrame,
+    best_level,
 )
 
 __all__ = [
@@ -187,14 +188,7 @@ class MarketState:
             self.counters["stale_frames"] += 1
             return False
         bids, asks = book.bids, book.asks
-        try:  # an index is cheaper than a length and an index on the parser's ladders
-            bid = bids[0]
-        except IndexError:
-            bid = None
-        try:
-            ask = asks[0]
-        except IndexError:
-            ask = None
+        bid, ask = best_level(bids), best_level(asks)
         if bid is not None and ask is not None and bid.px >= ask.px:
             bids, asks = _uncross(bids, asks)
             bid, ask = (bids[0] if bids else None), (asks[0] if asks else None)

@@ -112,16 +112,7 @@ class MarketSeries:
         if isinstance(event, wire.Bbo):
             self._top(t_ns, event.bid, event.ask)
         elif isinstance(event, wire.L2Book):
-            bids, asks = event.bids, event.asks
-            try:  # `best_bid` and `best_ask`, read at one index each
-                bid: wire.Level | None = bids[0]
-            except IndexError:
-                bid = None
-            try:
-                ask: wire.Level | None = asks[0]
-            except IndexError:
-                ask = None
-            self._top(t_ns, bid, ask)
+            self._top(t_ns, event.bids.best, event.asks.best)
         elif isinstance(event, wire.AssetCtx):
             if event.oracle_px == self._last_oracle and self.oracles:
                 return

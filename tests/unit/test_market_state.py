@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
@@ -584,3 +585,24 @@ def test_realized_vol_follows_every_mid_the_book_shows(
             if not features.mid.reason.startswith("book stale"):
                 rvs = (features.rv_1s_bps, features.rv_10s_bps, features.rv_60s_bps)
                 assert tuple(f.value for f in rvs) == eager.values_bps(now)
+
+
+def test_a_book_of_plain_sequences_reads_as_one_of_ladders() -> None:
+    # The state reads a side's best level from the parser's ladders (`Ladder.best`) and
+    # from any other sequence (the `BookFrame` protocol) by its first item.
+    @dataclass(frozen=True)
+    class PlainBook:
+        coin: str
+        time_ms: int
+        bids: tuple[Level, ...]
+        asks: tuple[Level, ...]
+
+    bids, asks = [lv("189.99"), lv("189.98")], [lv("190.01")]
+    for frame, empty in ((book(1, bids, asks), book(2, [], asks)),
+                         (PlainBook(COIN, 1, tuple(bids), tuple(asks)),
+                          PlainBook(COIN, 2, (), tuple(asks)))):  # fmt: skip
+        state = MarketState(COIN)
+        assert state.on_l2_book(frame, S)
+        assert (state.best_bid, state.best_ask) == (bids[0], asks[0])
+        assert state.on_l2_book(empty, 2 * S)
+        assert (state.best_bid, state.best_ask) == (None, asks[0])

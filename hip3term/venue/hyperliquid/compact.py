@@ -109,9 +109,13 @@ _new_asset_ctx = _asset_ctx_builder()
 _INT = r"(?:0|[1-9][0-9]{0,17}+)"
 _ROW = rf'\{{"px":"{UNSIGNED}","sz":"{UNSIGNED}","n":{_INT}\}}'
 _SIDE = rf"\[(?:{_ROW}(?:,{_ROW})*+)?+\]"
+# the same, with the first level's px, sz and n captured (its best level, built at once)
+_TOP_SIDE = (rf'\[(?:\{{"px":"({UNSIGNED})","sz":"({UNSIGNED})","n":({_INT})\}}'
+             rf"(?:,{_ROW})*+)?+\]")
 _BOOK_HEAD = rf'\{{"channel":"l2Book","data":\{{"coin":"([ !#-\[\]-~]*+)","time":({_INT}),'
 _BOOK_RE = re.compile(
-    rf'{_BOOK_HEAD}"levels":\[({_SIDE}),({_SIDE})\](?:,"fast":(?:true|false))?+\}}\}}'.encode())
+    rf'{_BOOK_HEAD}"levels":\[({_TOP_SIDE}),({_TOP_SIDE})\](?:,"fast":(?:true|false))?+\}}\}}'
+    .encode())
 BOOK_PREFIX = b'{"channel":"l2Book","data":{'
 """How every compact book frame begins (`compact_book`, `repeated_book`)."""
 _LEVELS_AT = len(b'"levels":[')
@@ -121,11 +125,18 @@ def compact_book(raw: bytes) -> wire.L2Book | None:
     match = _BOOK_RE.fullmatch(raw)
     if match is None:
         return None
-    coin, time_ms, bid_text, ask_text = match.groups()
-    bids = wire.Ladder.from_json(bid_text, bid_text.count(b"{"))
-    asks = wire.Ladder.from_json(ask_text, ask_text.count(b"{"))
+    coin, time_ms, bid_text, bpx, bsz, bn, ask_text, apx, asz, an = match.groups()
+    bids = wire.Ladder.from_json(bid_text, bid_text.count(b"{"), _top(bpx, bsz, bn))
+    asks = wire.Ladder.from_json(ask_text, ask_text.count(b"{"), _top(apx, asz, an))
     _last_levels.entry = (raw[match.start(3) - _LEVELS_AT:], bids, asks)
     return _new_book(coin.decode("ascii"), int(time_ms), bids, asks)
+
+
+def _top(px: bytes | None, sz: bytes | None, n: bytes | None) -> wire.Level | None:
+    # A side's best level from its captured numbers (None: an empty side).
+    if px is None or sz is None or n is None:
+        return None
+    return _new_level(Decimal(px.decode()), Decimal(sz.decode()), int(n))
 
 
 # A quiet book is pushed again with a new time only: a frame that ends with the very

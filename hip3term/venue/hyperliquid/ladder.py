@@ -2,7 +2,8 @@
 
 A ladder's numbers are validated when its frame is parsed but become `Decimal`s only when
 read: 40 `Level`s of Decimals cost several times the JSON decoding of the frame, and most
-readers want the top of the book only. `wire` re-exports both (`wire.Level`,
+readers want the top of the book only. That one is made with the ladder (`best`), for
+every reader of every book reads it. `wire` re-exports both (`wire.Level`,
 `wire.Ladder`), as the messages that hold them.
 """
 
@@ -38,11 +39,14 @@ class Ladder(Sequence[Level]):
     `Ladder(levels)` holds ready `Level`s. The parser's ladders hold the validated wire
     form of their side (its JSON text, its decoded objects or its number strings) and
     build a level's Decimals when it is first read (all levels in one pass when the
-    ladder is iterated); `prices()` and `sizes()` skip the `Level` objects. Ladders are
-    equal when their levels are.
+    ladder is iterated); `prices()` and `sizes()` skip the `Level` objects. The best level
+    is built at once: `best` (an attribute, the cheapest read; None for an empty side).
+    Ladders are equal when their levels are.
     """
 
-    __slots__ = ("_cache", "_complete", "_json", "_len", "_n", "_pxs", "_rows", "_szs")
+    __slots__ = ("_cache", "_complete", "_json", "_len", "_n", "_pxs", "_rows", "_szs",
+                 "best")
+    best: Level | None
     _pxs: tuple[str, ...]
     _szs: tuple[str, ...]
     _n: tuple[int, ...]
@@ -58,6 +62,7 @@ class Ladder(Sequence[Level]):
         self._len, self._rows, self._json = len(built), None, None
         self._cache: list[Level | None] | None = list(built)
         self._complete = True
+        self.best = built[0] if built else None
 
     @classmethod
     def from_wire(cls, pxs: tuple[str, ...], szs: tuple[str, ...], ns: tuple[int, ...]
@@ -67,6 +72,7 @@ class Ladder(Sequence[Level]):
         ladder._pxs, ladder._szs, ladder._n = pxs, szs, ns
         ladder._len, ladder._rows, ladder._json = len(ns), None, None
         ladder._cache, ladder._complete = None, False
+        ladder.best = Level(Decimal(pxs[0]), Decimal(szs[0]), ns[0]) if ns else None
         return ladder
 
     @classmethod
@@ -79,19 +85,29 @@ class Ladder(Sequence[Level]):
         ladder = cls.__new__(cls)
         ladder._len, ladder._rows, ladder._json = len(rows), rows, None
         ladder._cache, ladder._complete = None, False
+        if rows:
+            px, sz, n = rows[0].values()
+            ladder.best = Level(Decimal(px), Decimal(sz), n)
+        else:
+            ladder.best = None
         return ladder
 
     @classmethod
-    def from_json(cls, text: bytes, count: int) -> Ladder:
+    def from_json(cls, text: bytes, count: int, best: Level | None = None) -> Ladder:
         """The laziest: a ladder over the JSON text of its side (the parser's).
 
         `text` must be a validated side in the exchange's compact form, a list of `count`
-        objects `{"px":"<decimal>","sz":"<decimal>","n":<integer>}`. The top level is
-        read from the text alone; anything more decodes it (then as `from_rows`).
+        objects `{"px":"<decimal>","sz":"<decimal>","n":<integer>}`, and `best` its first
+        level when the caller has read it already (else it is read from the text alone);
+        anything more decodes the text (then as `from_rows`).
         """
         ladder = cls.__new__(cls)
         ladder._len, ladder._rows, ladder._json = count, None, text
         ladder._cache, ladder._complete = None, False
+        if best is None and count and (top := _TOP_ROW.match(text)):
+            px, sz, n = top.groups()
+            best = Level(Decimal(px.decode()), Decimal(sz.decode()), int(n))
+        ladder.best = best
         return ladder
 
     def _decoded(self) -> Sequence[dict[str, Any]] | None:
@@ -138,9 +154,8 @@ class Ladder(Sequence[Level]):
         level = cache[i]
         if level is None:
             # The top of a book is often all that is read: leave the rest as it is.
-            if i == 0 and self._json is not None and (top := _TOP_ROW.match(self._json)):
-                px, sz, n = top.groups()
-                level = Level(Decimal(px.decode()), Decimal(sz.decode()), int(n))
+            if i == 0 and self.best is not None:
+                level = self.best
             elif (rows := self._decoded()) is not None:
                 px, sz, n = rows[i].values()
                 level = Level(Decimal(px), Decimal(sz), n)

@@ -70,12 +70,12 @@ class L2Book(_AtTime):
     @property
     def best_bid(self) -> Level | None:
         """The best bid, or None when the bid side is empty."""
-        return self.bids[0] if self.bids else None
+        return self.bids.best
 
     @property
     def best_ask(self) -> Level | None:
         """The best ask, or None when the ask side is empty."""
-        return self.asks[0] if self.asks else None
+        return self.asks.best
 
 
 @dataclass(frozen=True, slots=True)
