@@ -115,3 +115,18 @@ def pair(label: str, value: str, style: Style = VALUE) -> Text:
 def join(parts: list[Text], sep: str = "  ") -> Text:
     """Join texts with a plain separator."""
     return Text(sep).join(parts)
+
+
+def flow(parts: list[Text], width: int, sep: str = "  ") -> list[Text]:
+    """`parts` joined with `sep` on as few lines as fit in `width` cells, a part never
+    split across lines (one wider than `width` stands alone and is cropped where shown)."""
+    lines: list[Text] = []
+    line: Text | None = None
+    for part in parts:
+        if line is not None and line.cell_len + len(sep) + part.cell_len <= width:
+            line = line + Text(sep) + part
+            lines[-1] = line
+        else:
+            line = part.copy()
+            lines.append(line)
+    return lines

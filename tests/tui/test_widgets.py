@@ -28,7 +28,7 @@ from hip3term.tui.widgets.book_ladder import ladder_rows, levels_for_height
 from hip3term.tui.widgets.events_log import MAX_EVENT_ROWS, EventsLog, event_rows
 from hip3term.tui.widgets.inflight import inflight_rows
 from hip3term.tui.widgets.lines import LinePane
-from hip3term.tui.widgets.pnl import PnlSeries, chart_rows
+from hip3term.tui.widgets.pnl import PnlPane, PnlSeries, chart_rows
 from hip3term.tui.widgets.positions import position_rows
 from hip3term.tui.widgets.status_bar import banner_text, latch_reason, status_rows
 from tests.tui.fakes import feed_status, make_snapshot
@@ -319,3 +319,48 @@ def test_status_bar_keeps_a_stale_channel_when_it_drops_the_fresh_ones() -> None
                          **_health())  # fmt: skip
     line = status_rows(snap, 70)[1].plain
     assert "ctx 20.0s" in line and "bbo" not in line and "rec ok" in line
+
+
+def test_flow_packs_whole_parts_on_as_few_lines_as_fit() -> None:
+    parts = [Text("total +1.00"), Text("real +1.00"), Text("fees 0.10"), Text("a-very-long-name")]
+    # 11 + 2 + 10 = 23 fits 24; "fees 0.10" does not fit after it; the long part stands alone
+    assert [t.plain for t in pal.flow(parts, 24)] == [
+        "total +1.00  real +1.00", "fees 0.10", "a-very-long-name"]
+    assert [t.plain for t in pal.flow(parts, 10)] == [
+        "total +1.00", "real +1.00", "fees 0.10", "a-very-long-name"]
+    assert [t.plain for t in pal.flow(parts, 80)] == [
+        "total +1.00  real +1.00  fees 0.10  a-very-long-name"]
+    assert pal.flow([], 10) == []
+
+
+class _PnlApp(App[None]):
+    def compose(self) -> ComposeResult:
+        yield PnlPane(id="pnl")
+
+
+@pytest.mark.parametrize(("width", "height", "chart"), [(34, 6, False), (34, 14, True),
+                                                      (60, 12, True)])
+async def test_pnl_pane_never_cuts_a_figure_and_charts_only_with_room(
+        width: int, height: int, chart: bool) -> None:
+    snapshot = make_snapshot()
+    labels = ["total", "real", "unreal", "fees", "trades", "won", "lost", "win", "loss run",
+              snapshot.strategy.name, "signals", "traded", "filled", "edge exp", "slip",
+              "flat in", "pnl/trade", "last"]
+    app = _PnlApp()
+    async with app.run_test(size=(width, height)) as pilot:
+        pane = app.query_one(PnlPane)
+        pane.draw(snapshot)
+        await pilot.pause()
+        lines = [line.rstrip() for line in pane.text_lines()]
+    figures = [line for line in lines if "┤" not in line and "│" not in line and line]
+    charted = len(lines) - len(figures)
+    assert all(len(line) <= width for line in lines)
+    # every line is whole `label value` pairs: the labels on it, in the order shown
+    shown = " ".join(figures)
+    order = [label for label in labels if f"{label} " in f"{shown} "]
+    assert order == labels[:len(order)] and len(order) >= 10  # the first ones kept
+    assert figures[0].startswith("total ")
+    assert (charted >= 3) if chart else charted == 0
+    if width >= 60:  # wide enough: the usual lines, the chart between totals and strategy
+        assert figures[0].split()[-2] == "fees" and figures[1].startswith("trades ")
+        assert lines[2 + charted].startswith(snapshot.strategy.name)

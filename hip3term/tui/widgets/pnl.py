@@ -4,6 +4,12 @@ The chart's series is kept here, from successive snapshots, in bounded memory: o
 per `step_ms` (the last value seen in that step); when `capacity` points are held, every
 other point is dropped and the step doubles, so the whole session always fits. Columns
 above zero are green, below red; the left axis gives the range.
+
+The figures come first, the totals, then the strategy's: each block on its usual lines
+when they fit the pane's width, else flowed onto as many lines as it needs, a figure never
+cut in two. The chart
+takes the rows left over when there are at least `_MIN_CHART_ROWS` of them (a one-row chart
+says nothing); a pane too short for all the figures shows those that come first.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ __all__ = ["PnlPane", "PnlSeries", "chart_rows"]
 
 _UP = " ▁▂▃▄▅▆▇█"
 _AXIS_W = 9
+_MIN_CHART_ROWS = 3
 
 
 class PnlSeries:
@@ -101,45 +108,53 @@ def chart_rows(values: Sequence[float], height: int, width: int) -> list[Text]:
     return rows
 
 
-def _totals(snapshot: NodeSnapshot) -> list[Text]:
+def _totals(snapshot: NodeSnapshot) -> list[list[Text]]:
     pnl = snapshot.pnl
-    line0 = pal.join([
+    line0 = [
         pal.pair("total", pal.fmt_usd(pnl.total), pal.signed_style(pnl.total) + Style(bold=True)),
         pal.pair("real", pal.fmt_usd(pnl.realized), pal.signed_style(pnl.realized)),
         pal.pair("unreal", pal.fmt_usd(pnl.unrealized), pal.signed_style(pnl.unrealized)),
         pal.pair("fees", pal.fmt_usd(pnl.fees, sign=False)),
-    ])  # fmt: skip
-    line1 = pal.join([
+    ]  # fmt: skip
+    line1 = [
         pal.pair("trades", str(pnl.trades)), pal.pair("won", str(pnl.wins), pal.PROFIT),
         pal.pair("lost", str(pnl.losses), pal.LOSS), pal.pair("win", pal.fmt_pct(pnl.win_rate)),
         pal.pair("loss run", str(pnl.consecutive_losses),
                  pal.WARN if pnl.consecutive_losses else pal.VALUE),
-    ])  # fmt: skip
+    ]  # fmt: skip
     return [line0, line1]
 
 
-def _strategy(snapshot: NodeSnapshot) -> list[Text]:
+def _strategy(snapshot: NodeSnapshot) -> list[list[Text]]:
     strat = snapshot.strategy
     m = strat.metrics
     name = Text(strat.name + (" [observe]" if strat.observe else ""), pal.HEADER)
     if m is None:
-        return [name + Text("  no metrics yet", pal.DIM)]
-    line0 = pal.join([
+        return [[name, Text("no metrics yet", pal.DIM)]]
+    line0 = [
         name, pal.pair("signals", str(m.signals)), pal.pair("traded", str(m.signals_traded)),
-    ])  # fmt: skip
-    line1 = pal.join([
+    ]  # fmt: skip
+    line1 = [
         pal.pair("filled", pal.fmt_pct(m.fill_rate)),
         pal.pair("edge exp", pal.fmt_bps(m.mean_expected_edge_bps)),
         pal.pair("real", pal.fmt_bps(m.mean_realized_edge_bps)),
         pal.pair("slip", pal.fmt_bps(m.mean_slippage_bps)),
-    ])  # fmt: skip
-    line2 = pal.join([
+    ]  # fmt: skip
+    line2 = [
         pal.pair("flat in", f"{pal.fmt_age(m.mean_time_to_flat_s)}"
                             f"/{pal.fmt_age(m.max_time_to_flat_s)}"),
         pal.pair("pnl/trade", pal.fmt_usd(m.pnl_per_trade), pal.signed_style(m.pnl_per_trade)),
         pal.pair("last", pal.fmt_usd(m.last_trade_pnl), pal.signed_style(m.last_trade_pnl)),
-    ])  # fmt: skip
+    ]  # fmt: skip
     return [line0, line1, line2]
+
+
+def _fit(lines: list[list[Text]], width: int) -> list[Text]:
+    # The lines as they are when each fits the width, else all their figures flowed.
+    joined = [pal.join(parts) for parts in lines]
+    if all(line.cell_len <= width for line in joined):
+        return joined
+    return pal.flow([part for parts in lines for part in parts], width)
 
 
 class PnlPane(LinePane):
@@ -158,7 +173,7 @@ class PnlPane(LinePane):
                snapshot.strategy.observe, columns, width, height)  # fmt: skip
         if not self.changed(key):
             return
-        top = _totals(snapshot)
-        bottom = _strategy(snapshot)
-        chart = chart_rows(columns, max(height - len(top) - len(bottom), 1), width)
+        top, bottom = _fit(_totals(snapshot), width), _fit(_strategy(snapshot), width)
+        room = height - len(top) - len(bottom)
+        chart = chart_rows(columns, room, width) if room >= _MIN_CHART_ROWS else []
         self.set_rows([*top, *chart, *bottom][:max(height, 1)])
