@@ -9,7 +9,9 @@ simulator's server pushes them (an l2Book every `--book-ms`, 500 ms by default; 
 whenever the top changed; trades as they happen; an activeAssetCtx every second).
 
 Rows, each over the whole recording, median of the rounds (rounds are interleaved so a
-slow spell of a shared machine hits every row alike):
+slow spell of a shared machine hits every row alike; the ratio is also given as the median
+of each round's own ratio, in wall time and in this process's CPU time, which a busy
+neighbour on the machine disturbs less):
 
 - `decode loop`: read every record (`RecordingReader`: mmap, CRC, msgpack unpack) and
   `orjson.loads` its frame: the DESIGN.md section 5 baseline ("read + unpack + JSON
@@ -169,10 +171,11 @@ def noop_replay(path: Path, settings: Any) -> int:
                 setattr(cls, name, value)
 
 
-def timed(run: Callable[[], int]) -> tuple[float, int]:
-    started = time.perf_counter()
+def timed(run: Callable[[], int]) -> tuple[float, float, int]:
+    """(wall seconds, CPU seconds of this process, the run's count)."""
+    started, cpu = time.perf_counter(), time.process_time()
     count = run()
-    return time.perf_counter() - started, count
+    return time.perf_counter() - started, time.process_time() - cpu, count
 
 
 def main() -> None:
@@ -189,30 +192,43 @@ def main() -> None:
         path = make_recording(Path(tmp), args.minutes, args.book_ms)
         made_s = time.perf_counter() - made
         settings = load_settings(env={}, overrides={"strategy.name": args.strategy})
-        rows: dict[str, list[float]] = {name: [] for name in
-                                        ("decode loop", "+ parse_frame", "+ engine",
-                                         "replay (--speed max)",
-                                         "replay, no-op strategy")}  # fmt: skip
+        names = ("decode loop", "+ parse_frame", "+ engine", "replay (--speed max)",
+                 "replay, no-op strategy")
+        rows: dict[str, list[float]] = {name: [] for name in names}
+        cpu: dict[str, list[float]] = {name: [] for name in names}
         frames = fills = 0
-        for _ in range(args.rounds):
-            for name, run in (("decode loop", lambda: decode_loop(path)),
-                              ("+ parse_frame", lambda: parse_loop(path)),
-                              ("+ engine", lambda: engine_loop(path, args.strategy))):
-                seconds, frames = timed(run)
-                rows[name].append(seconds)
-            started = time.perf_counter()
+
+        def replay() -> int:
+            nonlocal fills
             result = run_replay(path, settings)
-            rows["replay (--speed max)"].append(time.perf_counter() - started)
             fills = len(result.fills)
-            rows["replay, no-op strategy"].append(timed(lambda: noop_replay(path, settings))[0])
-        _report(args, rows, frames, fills, made_s, path, settings.executor.tick_ms)
+            return result.frames
+
+        for _ in range(args.rounds):
+            for name, run in zip(names, (lambda: decode_loop(path), lambda: parse_loop(path),
+                                         lambda: engine_loop(path, args.strategy), replay,
+                                         lambda: noop_replay(path, settings)), strict=True):
+                seconds, cpu_s, count = timed(run)
+                rows[name].append(seconds)
+                cpu[name].append(cpu_s)
+                frames = count if name == "decode loop" else frames
+        _report(args, rows, cpu, frames, fills, made_s, path, settings.executor.tick_ms)
 
 
-def _report(args: argparse.Namespace, rows: dict[str, list[float]], frames: int, fills: int,
-            made_s: float, path: Path, tick_ms: int) -> None:
+def _round_ratio(rows: dict[str, list[float]], name: str) -> float:
+    # the median over the rounds of decode time / `name`'s time in the same round
+    return statistics.median(d / r for d, r in zip(rows["decode loop"], rows[name], strict=True))
+
+
+def _report(args: argparse.Namespace, rows: dict[str, list[float]], cpu: dict[str, list[float]],
+            frames: int, fills: int, made_s: float, path: Path, tick_ms: int) -> None:
     seconds = {name: statistics.median(values) for name, values in rows.items()}
     rate = {name: frames / s for name, s in seconds.items()}
     ratio = rate["replay (--speed max)"] / rate["decode loop"]
+    per_round = {"wall": _round_ratio(rows, "replay (--speed max)"),
+                 "cpu": _round_ratio(cpu, "replay (--speed max)"),
+                 "noop_wall": _round_ratio(rows, "replay, no-op strategy"),
+                 "noop_cpu": _round_ratio(cpu, "replay, no-op strategy")}
     out = {
         "python": platform.python_version(), "machine": platform.machine(),
         "hot_path": _native.STATUS,
@@ -224,6 +240,7 @@ def _report(args: argparse.Namespace, rows: dict[str, list[float]], frames: int,
                  for name, s in seconds.items()},
         "replay_to_decode_ratio": round(ratio, 4), "target_ratio": 0.40,
         "noop_strategy_ratio": round(rate["replay, no-op strategy"] / rate["decode loop"], 4),
+        "per_round_ratios": {key: round(value, 4) for key, value in per_round.items()},
         "market_speedup": round(args.minutes * 60 / seconds["replay (--speed max)"]),
         "ticks_per_frame": round(args.minutes * 60_000 / tick_ms / frames, 3),
         "beyond_engine_us_per_frame": round(
@@ -243,6 +260,9 @@ def _report(args: argparse.Namespace, rows: dict[str, list[float]], frames: int,
     print(f"replay / decode loop: {ratio:.1%} (target at least 40 %); the replay covers the "
           f"market {out['market_speedup']}x faster than real time; with a strategy that does "
           f"nothing: {out['noop_strategy_ratio']:.1%}")
+    print(f"the same ratio round by round (median of the rounds' own ratios), wall time "
+          f"{per_round['wall']:.1%}, CPU time {per_round['cpu']:.1%}; no-op strategy "
+          f"{per_round['noop_wall']:.1%} / {per_round['noop_cpu']:.1%}")
     print(f"replay - engine row: {out['beyond_engine_us_per_frame']:.1f} us/frame: the loop in "
           f"virtual time, the engine's and the executor's {tick_ms} ms ticks "
           f"({out['ticks_per_frame']:.2f} of each per frame), the venue, the exchange side "
