@@ -7,9 +7,9 @@ above zero are green, below red; the left axis gives the range.
 
 The figures come first, the totals, then the strategy's: each block on its usual lines
 when they fit the pane's width, else flowed onto as many lines as it needs, a figure never
-cut in two. The chart
-takes the rows left over when there are at least `_MIN_CHART_ROWS` of them (a one-row chart
-says nothing); a pane too short for all the figures shows those that come first.
+cut in two. The chart takes the rows left over when there are at least `_MIN_CHART_ROWS`
+of them (a one-row chart says nothing); a pane too short for all the figures shows those
+that come first.
 """
 
 from __future__ import annotations
