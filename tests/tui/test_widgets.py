@@ -323,7 +323,8 @@ def test_status_bar_keeps_a_stale_channel_when_it_drops_the_fresh_ones() -> None
 
 def test_flow_packs_whole_parts_on_as_few_lines_as_fit() -> None:
     parts = [Text("total +1.00"), Text("real +1.00"), Text("fees 0.10"), Text("a-very-long-name")]
-    # 11 + 2 + 10 = 23 fits 24; "fees 0.10" does not fit after it; the long part stands alone
+    # 11 + 2 + 10 = 23 fits 24, "fees 0.10" does not fit after it, nor the last after it;
+    # at 10, parts wider than the width ("total +1.00", the last) stand alone, uncut
     assert [t.plain for t in pal.flow(parts, 24)] == [
         "total +1.00  real +1.00", "fees 0.10", "a-very-long-name"]
     assert [t.plain for t in pal.flow(parts, 10)] == [
