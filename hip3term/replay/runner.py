@@ -220,8 +220,8 @@ class ReplaySession:
     """
 
     skip_idle_ticks: ClassVar[bool] = True
-    """False: every tick runs in full (`ReplayTicker`); what skipping idle ticks must be
-    indistinguishable from (tests, diagnosis)."""
+    """False: every tick runs in full (the engine's `skip_idle_ticks`); what skipping idle
+    ticks must be indistinguishable from (tests, diagnosis)."""
 
     def __init__(self, config: ReplayConfig, clock: VirtualClock,
                  pacer: Pacer | None = None) -> None:  # fmt: skip
@@ -234,6 +234,7 @@ class ReplaySession:
         self.observe = settings.observe_only
         self.engine = Engine(settings, clock=clock, strategy=strategy, observe=self.observe,
                              journal=self.rows)  # fmt: skip
+        self.engine.skip_idle_ticks = self.skip_idle_ticks
         key = replay_key(config.seed)
         self.account = key.address
         own = header.extra.get("account")
@@ -323,8 +324,7 @@ class ReplaySession:
         set_source(self.venue)
         self._connect()
         self.phase = "running"
-        ticker = ReplayTicker(self.engine, self.executor, self.venue.counters,
-                              skip_idle=self.skip_idle_ticks)  # fmt: skip
+        ticker = ReplayTicker(self.engine, self.executor, self.venue.counters)
         loop.set_ticker(self.settings.executor.tick_ms * _NS_PER_MS, ticker.tick,
                         ticker.idle_until, ticker.still_idle_until)  # fmt: skip
         async with asyncio.TaskGroup() as group:

@@ -27,14 +27,13 @@ class ReplayTicker:
         engine: the replay's engine.
         executor: its executor loop (None when observing).
         counters: the venue's counters (a failed engine tick counts as an error).
-        skip_idle: False: no tick is ever skipped (what skipping must be
-            indistinguishable from; tests and diagnosis).
+
+    No tick is skipped when the engine says none is idle (`Engine.skip_idle_ticks` False).
     """
 
     def __init__(self, engine: Engine, executor: ExecutorLoop | None,
-                 counters: VenueCounters, *, skip_idle: bool = True) -> None:  # fmt: skip
+                 counters: VenueCounters) -> None:  # fmt: skip
         self.engine, self.executor, self.counters = engine, executor, counters
-        self.skip_idle = skip_idle
 
     def tick(self) -> None:
         """The engine's tick, then the executor's (what the engine's tick queued goes out
@@ -50,16 +49,14 @@ class ReplayTicker:
     def idle_until(self) -> int:
         """Right after a tick: until when the engine's ticks would return at once, as long
         as the executor has nothing queued (0: the next tick runs)."""
-        executor = self.executor
-        if not self.skip_idle or (executor is not None and not executor.idle):
-            return 0
-        return self.engine.idle_until_ns
+        return 0 if self._executor_busy() else self.engine.idle_until_ns
 
     def still_idle_until(self) -> int:
         """After a frame reached the engine (and scheduled nothing on the loop): the same
         as `idle_until` if that frame changed nothing a tick reads (a book or a quote
         usually does not; an asset context, a fill or an order does), else 0."""
+        return 0 if self._executor_busy() else self.engine.still_idle_until_ns()
+
+    def _executor_busy(self) -> bool:
         executor = self.executor
-        if not self.skip_idle or (executor is not None and not executor.idle):
-            return 0
-        return self.engine.still_idle_until_ns()
+        return executor is not None and not executor.idle

@@ -292,8 +292,7 @@ class Engine:
     def on_tick(self) -> None:
         """Market-data freshness, time stops and flatten retries, risk triggers, timer."""
         now_ns = self.clock.monotonic_ns()
-        if (now_ns < self._idle_until_ns and self._idle_key == self._tick_key()
-                and self.fill_gaps.idle):
+        if now_ns < self.still_idle_until_ns():
             return  # an idle tick (see `_idle_deadline`): nothing below could act
         self._idle_until_ns = 0  # until this tick ends well
         now = self.clock.now_ms()
@@ -327,7 +326,7 @@ class Engine:
         """`idle_until_ns`, or 0 when something a tick reads has changed since the last tick
         (a feed event may have: an asset context, a fill, market data turning fresh): the
         next tick would then run in full. A frame only makes the data fresher, so the data
-        age's part of the deadline holds."""
+        age's part of the deadline holds. The tick itself returns at once before this."""
         until = self._idle_until_ns
         if until and (self._idle_key != self._tick_key() or not self.fill_gaps.idle):
             return 0

@@ -194,13 +194,18 @@ class _Pane(LinePane):
         raise NotImplementedError
 
 
-class _PaneApp(App[None]):
+class _Solo(App[None]):
+    # an app showing one pane alone
+    def __init__(self, pane: LinePane) -> None:
+        super().__init__()
+        self.pane = pane
+
     def compose(self) -> ComposeResult:
-        yield _Pane(id="pane")
+        yield self.pane
 
 
 async def test_line_pane_repaints_only_the_rows_that_changed() -> None:
-    app = _PaneApp()
+    app = _Solo(_Pane(id="pane"))
     async with app.run_test(size=(40, 10)) as pilot:
         pane = app.query_one(_Pane)
         pane.set_rows([Text(f"row {i}") for i in range(5)])
@@ -265,13 +270,8 @@ def test_positions_leave_out_columns_in_a_narrow_pane_but_keep_pnl_and_countdown
     assert narrow[1].split() == ["LONG", "0.250", "+0.02", "17.6s"]
 
 
-class _EventsApp(App[None]):
-    def compose(self) -> ComposeResult:
-        yield EventsLog(id="events")
-
-
 async def test_events_log_shows_the_newest_event_whole_at_the_bottom() -> None:
-    app = _EventsApp()
+    app = _Solo(EventsLog(id="events"))
     async with app.run_test(size=(80, 5)) as pilot:
         log = app.query_one(EventsLog)
         events = (EventLine(1000, "info", "ready", "READY-TRADING gained"),
@@ -334,11 +334,6 @@ def test_flow_packs_whole_parts_on_as_few_lines_as_fit() -> None:
     assert pal.flow([], 10) == []
 
 
-class _PnlApp(App[None]):
-    def compose(self) -> ComposeResult:
-        yield PnlPane(id="pnl")
-
-
 @pytest.mark.parametrize(("width", "height", "chart"), [(34, 6, False), (34, 14, True),
                                                       (60, 12, True)])
 async def test_pnl_pane_never_cuts_a_figure_and_charts_only_with_room(
@@ -347,7 +342,7 @@ async def test_pnl_pane_never_cuts_a_figure_and_charts_only_with_room(
     labels = ["total", "real", "unreal", "fees", "trades", "won", "lost", "win", "loss run",
               snapshot.strategy.name, "signals", "traded", "filled", "edge exp", "slip",
               "flat in", "pnl/trade", "last"]
-    app = _PnlApp()
+    app = _Solo(PnlPane(id="pnl"))
     async with app.run_test(size=(width, height)) as pilot:
         pane = app.query_one(PnlPane)
         pane.draw(snapshot)

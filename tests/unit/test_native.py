@@ -59,7 +59,6 @@ def test_a_build_of_other_sources_or_no_build_is_not_trusted(
     assert (_native._why_pure() or "").startswith("unreadable _native.json")
 
 
-
 def test_version_says_which_path_runs() -> None:
     done = subprocess.run([sys.executable, "-m", "hip3term", "--version"], cwd=ROOT,
                           env={**os.environ, _native.PURE_ENV: "1"}, capture_output=True,
