@@ -74,9 +74,11 @@ _NS_PER_MS = 1_000_000
 _COUNTERS = ("stale_frames", "crossed", "other_coin", "duplicate_trades")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False, eq=False)  # hot: see _native
 class AssetContext:
-    """The last activeAssetCtx of the market, with local receive times.
+    """The last activeAssetCtx of the market, with local receive times. Each context
+    received is a new record: two are equal only when they are the same one (what the
+    engine's tick key asks).
 
     Attributes:
         oracle_px, mark_px, mid_px, funding, open_interest, premium: as the exchange sent
@@ -94,6 +96,18 @@ class AssetContext:
     premium: Decimal | None
     received_ns: int
     oracle_changed_ns: int
+
+    def __init__(self, oracle_px: Decimal, mark_px: Decimal, mid_px: Decimal | None,
+                 funding: Decimal, open_interest: Decimal, premium: Decimal | None,
+                 received_ns: int, oracle_changed_ns: int) -> None:  # fmt: skip
+        object.__setattr__(self, "oracle_px", oracle_px)
+        object.__setattr__(self, "mark_px", mark_px)
+        object.__setattr__(self, "mid_px", mid_px)
+        object.__setattr__(self, "funding", funding)
+        object.__setattr__(self, "open_interest", open_interest)
+        object.__setattr__(self, "premium", premium)
+        object.__setattr__(self, "received_ns", received_ns)
+        object.__setattr__(self, "oracle_changed_ns", oracle_changed_ns)
 
     def oracle_age_s(self, now_ns: int) -> float:
         """Seconds since the oracle price last changed."""
@@ -250,7 +264,7 @@ class MarketState:
             return False
         previous = self._ctx
         changed = previous is None or previous.oracle_px != ctx.oracle_px
-        self._ctx = AssetContext(  # positional: a third cheaper than by keyword
+        self._ctx = AssetContext(
             ctx.oracle_px, ctx.mark_px, ctx.mid_px, ctx.funding, ctx.open_interest,
             ctx.premium, local_ns,
             local_ns if changed or previous is None else previous.oracle_changed_ns,

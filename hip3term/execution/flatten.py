@@ -84,12 +84,17 @@ class Quote:
     mark: Decimal | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)  # a hot record: see _native
 class FlattenStep:
     """Orders to submit (reduce-only IOC) and events to journal."""
 
     requests: tuple[OrderRequest, ...] = ()
     events: tuple[EngineEvent, ...] = ()
+
+    def __init__(self, requests: tuple[OrderRequest, ...] = (),
+                 events: tuple[EngineEvent, ...] = ()) -> None:  # fmt: skip
+        object.__setattr__(self, "requests", requests)
+        object.__setattr__(self, "events", events)
 
     def __add__(self, other: FlattenStep) -> FlattenStep:
         return FlattenStep(self.requests + other.requests, self.events + other.events)

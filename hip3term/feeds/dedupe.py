@@ -52,7 +52,7 @@ class _RecentKeys(Generic[_K]):
         return True
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)  # a hot record: see _native
 class Verdict:
     """What `FrameFilter.check` found.
 
@@ -66,6 +66,12 @@ class Verdict:
     event: Event | None
     duplicates: int = 0
     backwards: bool = False
+
+    def __init__(self, event: Event | None, duplicates: int = 0,
+                 backwards: bool = False) -> None:  # fmt: skip
+        object.__setattr__(self, "event", event)
+        object.__setattr__(self, "duplicates", duplicates)
+        object.__setattr__(self, "backwards", backwards)
 
 
 class FrameFilter:

@@ -110,7 +110,7 @@ class FillLike(Protocol):
     def start_position(self) -> Decimal: ...
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)  # a hot record: see _native
 class Position:
     """A non-flat position: signed size, entry, and PnL net of fees (see module doc)."""
 
@@ -120,6 +120,15 @@ class Position:
     entry_ms: int
     realized_pnl: Decimal
     open_fees: Decimal
+
+    def __init__(self, market: str, size: Decimal, entry_px: Decimal, entry_ms: int,
+                 realized_pnl: Decimal, open_fees: Decimal) -> None:  # fmt: skip
+        object.__setattr__(self, "market", market)
+        object.__setattr__(self, "size", size)
+        object.__setattr__(self, "entry_px", entry_px)
+        object.__setattr__(self, "entry_ms", entry_ms)
+        object.__setattr__(self, "realized_pnl", realized_pnl)
+        object.__setattr__(self, "open_fees", open_fees)
 
     def unrealized_pnl(self, mark: Decimal) -> Decimal:
         """`(mark - entry) * size - open_fees`."""

@@ -174,7 +174,7 @@ def _who(operator: str) -> str:
     return operator.strip() or "operator"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)  # a hot record: see _native
 class MarketHealth:
     """Feed health of one market: data age (None before any data), oracle and mark."""
 
@@ -183,8 +183,15 @@ class MarketHealth:
     oracle_px: Decimal | None = None
     mark_px: Decimal | None = None
 
+    def __init__(self, market: str, data_age_s: float | None, oracle_px: Decimal | None = None,
+                 mark_px: Decimal | None = None) -> None:  # fmt: skip
+        object.__setattr__(self, "market", market)
+        object.__setattr__(self, "data_age_s", data_age_s)
+        object.__setattr__(self, "oracle_px", oracle_px)
+        object.__setattr__(self, "mark_px", mark_px)
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass(frozen=True, slots=True, init=False)  # a hot record: see _native
 class RiskInputs:
     """A snapshot of everything the triggers read (build it with `collect`)."""
 
@@ -195,6 +202,18 @@ class RiskInputs:
     flatten_failures: int = 0
     markets: tuple[MarketHealth, ...] = ()
     ws_down_since_ms: int | None = None
+
+    def __init__(self, realized_pnl: Decimal = ZERO, unrealized_pnl: Decimal = ZERO,
+                 closed_trades: int = 0, consecutive_losses: int = 0,
+                 flatten_failures: int = 0, markets: tuple[MarketHealth, ...] = (),
+                 ws_down_since_ms: int | None = None) -> None:  # fmt: skip
+        object.__setattr__(self, "realized_pnl", realized_pnl)
+        object.__setattr__(self, "unrealized_pnl", unrealized_pnl)
+        object.__setattr__(self, "closed_trades", closed_trades)
+        object.__setattr__(self, "consecutive_losses", consecutive_losses)
+        object.__setattr__(self, "flatten_failures", flatten_failures)
+        object.__setattr__(self, "markets", markets)
+        object.__setattr__(self, "ws_down_since_ms", ws_down_since_ms)
 
     @classmethod
     def collect(
@@ -207,7 +226,7 @@ class RiskInputs:
         ws_down_since_ms: int | None = None,
     ) -> RiskInputs:
         """Read the tracker's PnL and outcomes; the feed figures are passed in."""
-        return cls(
+        return RiskInputs(  # not cls(...): the compiled constructor, called directly
             tracker.realized_pnl, tracker.unrealized_pnl(mark_of), tracker.closed_trades,
             tracker.consecutive_losses, flatten_failures, tuple(markets), ws_down_since_ms,
         )  # fmt: skip

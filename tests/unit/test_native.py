@@ -4,16 +4,24 @@ its `.py` file. (That the two give the same replays: tests/integration/test_repl
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.machinery
 import json
 import os
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from hip3term import _native
+from hip3term.book.market_state import AssetContext
+from hip3term.execution.flatten import FlattenStep
+from hip3term.feeds.dedupe import Verdict
+from hip3term.positions.tracker import Position
+from hip3term.risk.latch import MarketHealth, RiskInputs
+from hip3term.venue.hyperliquid.wire import Trades
 
 ROOT = Path(__file__).resolve().parents[2]
 PROBE = ("import importlib, json, sys; from hip3term import _native; "
@@ -65,3 +73,51 @@ def test_version_says_which_path_runs() -> None:
                           text=True, timeout=60, check=False)  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().endswith(f"(hot path: pure ({_native.PURE_ENV} is set))")
+
+
+# -- hot records (see the module docstring of hip3term._native) -------------------------
+
+
+def _health(n: int) -> MarketHealth:
+    return MarketHealth(f"xyz:M{n}", n + 0.5, Decimal(n), Decimal(n + 1))
+
+
+# each record with a value for every field, in field order, none equal to a default
+HOT_RECORDS: dict[type, tuple[object, ...]] = {
+    Verdict: (Trades(()), 3, True),
+    AssetContext: (Decimal(1), Decimal(2), Decimal(3), Decimal(4), Decimal(5), Decimal(6), 7,
+                   8),
+    MarketHealth: ("xyz:COIN", 1.5, Decimal(2), Decimal(3)),
+    RiskInputs: (Decimal(1), Decimal(2), 3, 4, 5, (_health(1), _health(2)), 7),
+    Position: ("xyz:COIN", Decimal(2), Decimal(3), 4, Decimal(5), Decimal(6)),
+    FlattenStep: ((object(),), (object(), object())),
+}
+
+
+@pytest.mark.parametrize("cls", HOT_RECORDS, ids=lambda cls: cls.__name__)
+def test_hot_records_are_built_by_their_own_constructor_with_every_field(cls: type) -> None:
+    # a constructor written in the class, not the one `dataclasses` generates (Python code
+    # even in a compiled module: `__code__` from "<string>")
+    init_code = getattr(cls.__init__, "__code__", None)
+    assert init_code is None or init_code.co_filename != "<string>", cls
+    fields = dataclasses.fields(cls)
+    values = dict(zip((field.name for field in fields), HOT_RECORDS[cls], strict=True))
+    by_name, in_order = cls(**values), cls(*values.values())
+    for record in (by_name, in_order):
+        assert {name: getattr(record, name) for name in values} == values
+    again = dataclasses.replace(by_name)
+    assert {name: getattr(again, name) for name in values} == values
+    if cls is AssetContext:  # each context received is its own: equal only to itself
+        assert by_name == by_name and by_name != in_order
+    else:  # equal and hashable by value, as the generated dataclasses were
+        assert by_name == in_order == again and hash(by_name) == hash(in_order)
+        assert repr(by_name) == repr(in_order)
+    for name in values:  # and frozen
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(by_name, name, values[name])
+    required = {field.name: values[field.name] for field in fields
+                if field.default is dataclasses.MISSING}
+    defaulted = cls(**required)
+    for field in fields:
+        if field.default is not dataclasses.MISSING:
+            assert getattr(defaulted, field.name) == field.default
