@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Callable
 from decimal import Decimal
-from typing import Any, TypeVar
 
 import orjson
 
@@ -26,80 +24,72 @@ from hip3term.venue.hyperliquid import wire
 __all__ = ["BOOK_PREFIX", "UNSIGNED", "compact_book", "compact_quote", "peek_frame",
            "repeated_book"]
 
-_T = TypeVar("_T")
-
 UNSIGNED = r"[0-9]++(?:\.[0-9]++)?+"
 """A plain unsigned decimal as the exchange writes it (possessive: no backtracking)."""
 
-# The frozen dataclasses' __init__ sets each field through object.__setattr__; the
-# messages built here per frame have their slots set through the slot descriptors instead:
-# the same objects (wire's classes have no __post_init__), made in about half the time.
-_Setter = Callable[[object, object], None]
+# The frozen dataclasses' __init__ is Python code calling object.__setattr__ once per field;
+# the messages built here per frame are made by the same calls written out (the name
+# `object.__setattr__` itself: mypyc compiles it to a direct C call, without a Python frame
+# or a bound setter): the same objects (wire's classes have no __post_init__, and
+# `_fields_are` holds the names written here to the classes' fields), in half the time.
 _new = object.__new__
 
 
-def _slot_setters(cls: type, names: str) -> list[_Setter]:
-    # The setters of the fields named, in that order; the names must be all the fields.
-    wanted = names.split()
-    if (sorted(wanted) != sorted(field.name for field in dataclasses.fields(cls))
+def _fields_are(cls: type, names: str) -> None:
+    if (sorted(names.split()) != sorted(field.name for field in dataclasses.fields(cls))
             or hasattr(cls, "__post_init__")):
         raise TypeError(f"{cls.__name__} is not built from the fields {names}")
-    return [vars(cls)[name].__set__ for name in wanted]
 
 
-def _builder3(cls: type[_T], names: str) -> Callable[[Any, Any, Any], _T]:
-    s0, s1, s2 = _slot_setters(cls, names)
-
-    def build(a: Any, b: Any, c: Any) -> _T:
-        obj = _new(cls)
-        s0(obj, a)
-        s1(obj, b)
-        s2(obj, c)
-        return obj
-    return build
+_fields_are(wire.Level, "px sz n")
+_fields_are(wire.L2Book, "coin time_ms bids asks")
+_fields_are(wire.Bbo, "coin time_ms bid ask")
+_fields_are(wire.AssetCtx, "coin mark_px oracle_px mid_px funding open_interest premium "
+                           "impact_pxs day_ntl_vlm prev_day_px day_base_vlm")
 
 
-def _builder4(cls: type[_T], names: str) -> Callable[[Any, Any, Any, Any], _T]:
-    s0, s1, s2, s3 = _slot_setters(cls, names)
-
-    def build(a: Any, b: Any, c: Any, d: Any) -> _T:
-        obj = _new(cls)
-        s0(obj, a)
-        s1(obj, b)
-        s2(obj, c)
-        s3(obj, d)
-        return obj
-    return build
+def _new_level(px: Decimal, sz: Decimal, n: int) -> wire.Level:
+    level = _new(wire.Level)
+    object.__setattr__(level, "px", px)
+    object.__setattr__(level, "sz", sz)
+    object.__setattr__(level, "n", n)
+    return level
 
 
-def _asset_ctx_builder() -> Callable[..., wire.AssetCtx]:
-    s0, s1, s2, s3, s4, s5, s6, s7, s8, s9, s10 = _slot_setters(
-        wire.AssetCtx, "coin mark_px oracle_px mid_px funding open_interest premium "
-                       "impact_pxs day_ntl_vlm prev_day_px day_base_vlm")
-
-    def build(coin: str, mark: Decimal, oracle: Decimal, mid: Decimal, funding: Decimal,
-              oi: Decimal, premium: Decimal, impact: tuple[Decimal, Decimal], ntl: Decimal,
-              prev: Decimal, base: Decimal) -> wire.AssetCtx:
-        ctx = _new(wire.AssetCtx)
-        s0(ctx, coin)
-        s1(ctx, mark)
-        s2(ctx, oracle)
-        s3(ctx, mid)
-        s4(ctx, funding)
-        s5(ctx, oi)
-        s6(ctx, premium)
-        s7(ctx, impact)
-        s8(ctx, ntl)
-        s9(ctx, prev)
-        s10(ctx, base)
-        return ctx
-    return build
+def _new_book(coin: str, time_ms: int, bids: wire.Ladder, asks: wire.Ladder) -> wire.L2Book:
+    book = _new(wire.L2Book)
+    object.__setattr__(book, "coin", coin)
+    object.__setattr__(book, "time_ms", time_ms)
+    object.__setattr__(book, "bids", bids)
+    object.__setattr__(book, "asks", asks)
+    return book
 
 
-_new_level = _builder3(wire.Level, "px sz n")
-_new_book = _builder4(wire.L2Book, "coin time_ms bids asks")
-_new_bbo = _builder4(wire.Bbo, "coin time_ms bid ask")
-_new_asset_ctx = _asset_ctx_builder()
+def _new_bbo(coin: str, time_ms: int, bid: wire.Level, ask: wire.Level) -> wire.Bbo:
+    bbo = _new(wire.Bbo)
+    object.__setattr__(bbo, "coin", coin)
+    object.__setattr__(bbo, "time_ms", time_ms)
+    object.__setattr__(bbo, "bid", bid)
+    object.__setattr__(bbo, "ask", ask)
+    return bbo
+
+
+def _new_asset_ctx(coin: str, mark: Decimal, oracle: Decimal, mid: Decimal, funding: Decimal,
+                   oi: Decimal, premium: Decimal, impact: tuple[Decimal, Decimal],
+                   ntl: Decimal, prev: Decimal, base: Decimal) -> wire.AssetCtx:  # fmt: skip
+    ctx = _new(wire.AssetCtx)
+    object.__setattr__(ctx, "coin", coin)
+    object.__setattr__(ctx, "mark_px", mark)
+    object.__setattr__(ctx, "oracle_px", oracle)
+    object.__setattr__(ctx, "mid_px", mid)
+    object.__setattr__(ctx, "funding", funding)
+    object.__setattr__(ctx, "open_interest", oi)
+    object.__setattr__(ctx, "premium", premium)
+    object.__setattr__(ctx, "impact_pxs", impact)
+    object.__setattr__(ctx, "day_ntl_vlm", ntl)
+    object.__setattr__(ctx, "prev_day_px", prev)
+    object.__setattr__(ctx, "day_base_vlm", base)
+    return ctx
 
 
 # A book frame exactly in the exchange's compact form (with the "fast" flag of a fast
