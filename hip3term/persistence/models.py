@@ -22,6 +22,8 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
+from hip3term.persistence.rows import json_bytes
+
 __all__ = [
     "SCHEMA_VERSION",
     "Base",
@@ -93,17 +95,6 @@ class DecimalText(TypeDecorator[Decimal]):
     ) -> Callable[[Any], Decimal | None]:
         """The result conversion as one function call per value."""
         return _text_decimal
-
-
-def _json_default(value: object) -> str:
-    if isinstance(value, Decimal):
-        return format(value, "f")
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
-
-
-def json_bytes(value: object) -> bytes:
-    """JSON of `value` as the journal stores it (Decimals as strings, sorted keys)."""
-    return orjson.dumps(value, default=_json_default, option=orjson.OPT_SORT_KEYS)
 
 
 class JsonText(TypeDecorator[Any]):

@@ -1,7 +1,8 @@
 """The journal's single writer: a bounded in-memory queue drained in batched transactions.
 
 The hot path (executor, position tracker, risk, strategy host, TUI actions) calls the
-`record_*` helpers, `save_strategy_state` or `upsert_latest_top`. They never await and
+`record_*` helpers, `save_strategy_state` or `upsert_latest_top` (`rows.RowSink`'s, which
+this writer is). They never await and
 never raise: each builds one row dict and appends it to the queue (about a microsecond).
 `run()`, one task in the node's TaskGroup, drains the queue every `interval_s` (50 ms),
 or as soon as `batch_size` rows wait, and inserts each batch in one transaction: per
@@ -28,16 +29,16 @@ import logging
 import operator
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any, Final
 
 from sqlalchemy import Dialect, Insert, Table, insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hip3term.core.clock import Clock, LiveClock
+from hip3term.core.clock import Clock
 from hip3term.persistence.db import Journal
-from hip3term.persistence.models import Base, json_bytes
+from hip3term.persistence.models import Base
+from hip3term.persistence.rows import JournalHealth, Row, RowSink
 
 __all__ = ["UNWRITTEN_ROWS", "JournalHealth", "JournalWriter"]
 
@@ -47,7 +48,6 @@ UNWRITTEN_ROWS: Final = "unwritten_rows"
 """`risk_events.kind` of the event that counts rows the journal could not write."""
 
 _TABLES: Final[Mapping[str, Table]] = Base.metadata.tables
-_Row = dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +56,7 @@ class _Insert:
     # (a writer pays only for the tables it writes: the replay's, none), with the column
     # order of its positional parameters and the columns' own bind conversions.
     sql: str
-    values: Callable[[_Row], tuple[Any, ...]]
+    values: Callable[[Row], tuple[Any, ...]]
 
 
 def _compile(table: Table, dialect: Dialect) -> _Insert:
@@ -78,7 +78,7 @@ def _compile(table: Table, dialect: Dialect) -> _Insert:
         if (convert := table.c[key].type.dialect_impl(dialect).bind_processor(dialect))
     ]
 
-    def values(row: _Row) -> tuple[Any, ...]:
+    def values(row: Row) -> tuple[Any, ...]:
         picked = pick(row)
         if not converters:
             return picked if isinstance(picked, tuple) else (picked,)
@@ -90,36 +90,7 @@ def _compile(table: Table, dialect: Dialect) -> _Insert:
     return _Insert(str(compiled), values)
 
 
-@dataclass(frozen=True, slots=True)
-class JournalHealth:
-    """A snapshot of the writer's state.
-
-    Attributes:
-        queued: rows waiting in memory.
-        capacity: the queue's bound.
-        written: rows committed so far.
-        batches: transactions committed.
-        dropped: rows never written (queue full, or refused by the database), in total.
-        unreported: of those, rows not yet counted in an `unwritten_rows` event.
-        lagging: True from the first drop until the drop count has been journaled.
-        errors: failed transactions.
-        last_error: the last failure's text, None if none.
-        closed: True once `aclose` began.
-    """
-
-    queued: int
-    capacity: int
-    written: int
-    batches: int
-    dropped: int
-    unreported: int
-    lagging: bool
-    errors: int
-    last_error: str | None
-    closed: bool
-
-
-class JournalWriter:
+class JournalWriter(RowSink):
     """The single writer of one session's rows into a `Journal`.
 
     Args:
@@ -143,13 +114,12 @@ class JournalWriter:
     ) -> None:
         if capacity < 1 or batch_size < 1 or interval_s <= 0:
             raise ValueError("capacity and batch_size must be >= 1, interval_s > 0")
+        super().__init__(session_id, clock=clock)
         self.journal = journal
-        self.session_id = session_id
-        self._now_ms = (clock or LiveClock()).now_ms
         self._capacity = capacity
         self._batch_size = batch_size
         self._interval = interval_s
-        self._queue: collections.deque[tuple[str, _Row]] = collections.deque()
+        self._queue: collections.deque[tuple[str, Row]] = collections.deque()
         self._inserts: dict[str, _Insert] = {}  # compiled on a table's first write
         self._conn: AsyncConnection | None = None  # the writer's connection, from the first
         self._raw: Any = None  # write to `aclose`, and its aiosqlite connection
@@ -163,7 +133,7 @@ class JournalWriter:
 
     # ---------------------------------------------------------------- hot path
 
-    def put(self, table: str, row: _Row) -> bool:
+    def put(self, table: str, row: Row) -> bool:
         """Queue one row for `table` (a `models` table name). Never blocks, never raises.
 
         Returns:
@@ -188,117 +158,6 @@ class JournalWriter:
                 self.journal.path, "writer closed" if cause == "closed" else
                 f"queue full ({self._capacity} rows)", table, UNWRITTEN_ROWS,
             )  # fmt: skip
-
-    def record_order(
-        self, *, market: str, side: str, price: Decimal, size: Decimal, tif: str,
-        reduce_only: bool = False, cloid: str | None = None, oid: int | None = None,
-        strategy: str = "", reason: str | None = None, time_ms: int | None = None,
-    ) -> bool:  # fmt: skip
-        """Journal an order as it was decided and signed."""
-        return self.put("orders", {
-            "session_id": self.session_id, "time_ms": self._time(time_ms), "market": market,
-            "side": side, "price": price, "size": size, "tif": tif, "reduce_only": reduce_only,
-            "cloid": cloid, "oid": oid, "strategy": strategy, "reason": reason,
-        })  # fmt: skip
-
-    def record_order_event(
-        self, *, event: str, cloid: str | None = None, oid: int | None = None,
-        status: str | None = None, detail: str | None = None, time_ms: int | None = None,
-    ) -> bool:  # fmt: skip
-        """Journal what happened to an order (sent, resting, filled, canceled, rejected...)."""
-        return self.put("order_events", {
-            "session_id": self.session_id, "time_ms": self._time(time_ms), "event": event,
-            "cloid": cloid, "oid": oid, "status": status, "detail": detail,
-        })  # fmt: skip
-
-    def record_fill(
-        self, *, market: str, side: str, price: Decimal, size: Decimal, fee: Decimal,
-        tid: int, oid: int, time_ms: int, cloid: str | None = None, fee_token: str = "USDC",
-        closed_pnl: Decimal | None = None, crossed: bool = False,
-    ) -> bool:  # fmt: skip
-        """Journal a fill as the exchange reported it (`time_ms` is the exchange's)."""
-        return self.put("fills", {
-            "session_id": self.session_id, "time_ms": time_ms, "market": market, "side": side,
-            "price": price, "size": size, "fee": fee, "fee_token": fee_token,
-            "closed_pnl": closed_pnl, "tid": tid, "oid": oid, "cloid": cloid, "crossed": crossed,
-        })  # fmt: skip
-
-    def record_position(
-        self, *, market: str, size: Decimal, entry_px: Decimal | None = None,
-        unrealized_pnl: Decimal | None = None, realized_pnl: Decimal | None = None,
-        time_ms: int | None = None,
-    ) -> bool:  # fmt: skip
-        """Journal a position snapshot (size signed: negative is short)."""
-        return self.put("position_snapshots", {
-            "session_id": self.session_id, "time_ms": self._time(time_ms), "market": market,
-            "size": size, "entry_px": entry_px, "unrealized_pnl": unrealized_pnl,
-            "realized_pnl": realized_pnl,
-        })  # fmt: skip
-
-    def record_signal(
-        self, *, strategy: str, market: str, kind: str, decision: str, side: str | None = None,
-        expected_edge_bps: Decimal | None = None, price: Decimal | None = None,
-        size: Decimal | None = None, reason: str | None = None,
-        features: Mapping[str, Any] | None = None, time_ms: int | None = None,
-    ) -> bool:  # fmt: skip
-        """Journal a signal and the decision on it (taken, denied, skipped, observed)."""
-        return self.put("signals", {
-            "session_id": self.session_id, "time_ms": self._time(time_ms),
-            "strategy": strategy, "market": market, "kind": kind, "decision": decision,
-            "side": side, "expected_edge_bps": expected_edge_bps, "price": price,
-            "size": size, "reason": reason, "features": self._json(features),
-        })  # fmt: skip
-
-    def record_risk_event(
-        self, *, kind: str, reason: str, severity: str = "warning",
-        detail: Mapping[str, Any] | None = None, time_ms: int | None = None,
-    ) -> bool:  # fmt: skip
-        """Journal a risk or system event (latch trip, resume, stale feed...)."""
-        return self.put("risk_events", {
-            "session_id": self.session_id, "time_ms": self._time(time_ms), "kind": kind,
-            "severity": severity, "reason": reason, "detail": self._json(detail),
-        })  # fmt: skip
-
-    def record_operator_action(
-        self, *, who: str, action: str, reason: str, detail: Mapping[str, Any] | None = None,
-        time_ms: int | None = None,
-    ) -> bool:  # fmt: skip
-        """Journal an operator action for the audit trail: who, what, when, why."""
-        return self.put("operator_actions", {
-            "session_id": self.session_id, "time_ms": self._time(time_ms), "who": who,
-            "action": action, "reason": reason, "detail": self._json(detail),
-        })  # fmt: skip
-
-    def save_strategy_state(
-        self, *, strategy: str, state: Mapping[str, Any], time_ms: int | None = None
-    ) -> bool:
-        """Journal a strategy's state (encoded now, so later mutation cannot change it)."""
-        return self.put("strategy_state", {
-            "session_id": self.session_id, "time_ms": self._time(time_ms),
-            "strategy": strategy, "state": self._json(state),
-        })  # fmt: skip
-
-    def upsert_latest_top(
-        self, *, market: str, bid_px: Decimal | None, bid_sz: Decimal | None,
-        ask_px: Decimal | None, ask_sz: Decimal | None, time_ms: int | None = None,
-    ) -> bool:  # fmt: skip
-        """Replace the market's last top of book."""
-        return self.put("latest_top", {
-            "market": market, "session_id": self.session_id, "time_ms": self._time(time_ms),
-            "bid_px": bid_px, "bid_sz": bid_sz, "ask_px": ask_px, "ask_sz": ask_sz,
-        })  # fmt: skip
-
-    def _time(self, time_ms: int | None) -> int:
-        return self._now_ms() if time_ms is None else time_ms
-
-    @staticmethod
-    def _json(value: Mapping[str, Any] | None) -> bytes | None:
-        if value is None:
-            return None
-        try:
-            return json_bytes(value)
-        except TypeError as exc:  # never fail the caller: keep a readable trace instead
-            return json_bytes({"unencodable": repr(value)[:500], "error": str(exc)})
 
     # ---------------------------------------------------------------- writer task
 
@@ -354,8 +213,8 @@ class JournalWriter:
             if self._unwritten:
                 await self._report_unwritten()
 
-    async def _write(self, batch: list[tuple[str, _Row]]) -> None:
-        groups: dict[str, list[_Row]] = {}
+    async def _write(self, batch: list[tuple[str, Row]]) -> None:
+        groups: dict[str, list[Row]] = {}
         for table, row in batch:
             groups.setdefault(table, []).append(row)
         try:
@@ -368,7 +227,7 @@ class JournalWriter:
         self._written += len(batch)
         self._batches += 1
 
-    async def _write_group(self, table: str, rows: list[_Row]) -> None:
+    async def _write_group(self, table: str, rows: list[Row]) -> None:
         try:
             await self._insert({table: rows})
             self._written += len(rows)
@@ -385,7 +244,7 @@ class JournalWriter:
                 self._unwritten[table, "write_failed"] += 1
                 self._dropped += 1
 
-    async def _insert(self, groups: Mapping[str, list[_Row]]) -> None:
+    async def _insert(self, groups: Mapping[str, list[Row]]) -> None:
         # Core inserts compiled once, executed with DBAPI executemany on tuples: the same
         # SQL and type conversions as `conn.execute(insert(table), rows)` without its
         # per-row parameter processing (about twice the rows per second).

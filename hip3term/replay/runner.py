@@ -34,7 +34,6 @@ from pathlib import Path
 from typing import Any, ClassVar, Final
 
 import orjson
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from hip3term.config import Settings
 from hip3term.core.events import OrderState
@@ -44,8 +43,7 @@ from hip3term.execution.executor import ExecutorLoop, Signer
 from hip3term.feeds.posts import FeedError
 from hip3term.feeds.subscriptions import market_subscriptions
 from hip3term.keys import SecretKey
-from hip3term.persistence.db import Journal
-from hip3term.persistence.writer import JournalWriter
+from hip3term.persistence.rows import RowSink
 from hip3term.recording.reader import RecordingReader
 from hip3term.replay.clock import Pacer, VirtualClock, VirtualTimeLoop, run_virtual
 from hip3term.replay.exchange import RecordedBookExchange
@@ -184,11 +182,10 @@ def replay_settings(settings: Settings, recording: str | Path, *, strategy: str 
     return settings.model_copy(update=updates)
 
 
-class _Rows(JournalWriter):
+class _Rows(RowSink):
     # The engine's journal rows, kept in memory (the report reads them; nothing is written).
     def __init__(self, clock: VirtualClock) -> None:
-        journal = Journal(Path(":memory:"), create_async_engine("sqlite+aiosqlite://"))
-        super().__init__(journal, "replay", clock=clock)
+        super().__init__("replay", clock=clock)
         self.tables: dict[str, list[dict[str, Any]]] = defaultdict(list)
 
     def put(self, table: str, row: dict[str, Any]) -> bool:

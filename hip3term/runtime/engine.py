@@ -57,7 +57,7 @@ from hip3term.core.events import (
 from hip3term.execution.flatten import Flattener, MarketRules, Quote
 from hip3term.execution.orders import CloidSequence
 from hip3term.execution.scheduler import BatchScheduler
-from hip3term.persistence.writer import JournalWriter
+from hip3term.persistence.rows import RowSink
 from hip3term.positions.tracker import PositionTracker
 from hip3term.risk.gates import ActionBudget, GateKeeper
 from hip3term.risk.latch import HardStopLatch, MarketHealth, RiskInputs, RiskMonitor
@@ -102,7 +102,7 @@ class Engine:
     """
 
     def __init__(self, settings: Settings, *, clock: Clock, strategy: Strategy[Any],
-                 observe: bool, journal: JournalWriter | None = None,
+                 observe: bool, journal: RowSink | None = None,
                  reflected_after_ms: int | None = None) -> None:  # fmt: skip
         self.settings, self.clock, self.strategy, self.observe = settings, clock, strategy, observe
         self.market, self.dex = settings.market.name, settings.market.dex
@@ -149,7 +149,7 @@ class Engine:
         """False: every tick runs in full (what the idle skip must be indistinguishable
         from; tests and diagnosis)."""
 
-    def attach_journal(self, journal: JournalWriter, *,
+    def attach_journal(self, journal: RowSink, *,
                        reflected_after_ms: int | None = None) -> None:  # fmt: skip
         """Journal from now on (the journal opens after the engine is built)."""
         self.journal = self.host.journal = self.log.journal = journal

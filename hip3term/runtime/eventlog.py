@@ -48,7 +48,7 @@ from hip3term.core.events import (
     PositionsSynced,
     TradingReadyChanged,
 )
-from hip3term.persistence.writer import JournalWriter
+from hip3term.persistence.rows import RowSink
 from hip3term.runtime.snapshot import EventLine
 
 __all__ = ["EventLog", "FillExtras", "RecoveredFill"]
@@ -112,7 +112,7 @@ class EventLog:
         reflected_after_ms: journal reflected fills newer than this (None: none of them).
     """
 
-    def __init__(self, journal: JournalWriter | None, *,
+    def __init__(self, journal: RowSink | None, *,
                  reflected_after_ms: int | None = None) -> None:  # fmt: skip
         self.journal = journal
         self.reflected_after_ms = reflected_after_ms

@@ -32,7 +32,7 @@ from typing import Any
 from hip3term.core.clock import Clock
 from hip3term.core.events import OrderDenied, OrderState, OrderStateChanged
 from hip3term.execution.orders import CancelRequest, OrderRequest, TrackedOrder
-from hip3term.persistence.writer import JournalWriter
+from hip3term.persistence.rows import RowSink
 from hip3term.positions.tracker import PositionTracker
 from hip3term.risk.gates import GateKeeper
 from hip3term.runtime.eventlog import EventLog
@@ -86,7 +86,7 @@ class StrategyHost:
 
     def __init__(self, strategy: Strategy[Any], *, market: str, clock: Clock, observe: bool,
                  tracker: PositionTracker, gates: GateKeeper, log: EventLog,
-                 journal: JournalWriter | None, emit: Callable[[Iterable[object]], None],
+                 journal: RowSink | None, emit: Callable[[Iterable[object]], None],
                  asset_of: Callable[[str], int | None]) -> None:  # fmt: skip
         self.strategy, self.market, self.clock, self.observe = strategy, market, clock, observe
         self.tracker, self.gates, self.log, self.journal = tracker, gates, log, journal

@@ -24,7 +24,7 @@ from typing import Protocol, TypeVar
 
 from hip3term.core.events import LatchState, OrderState, TripTrigger
 from hip3term.feeds.health import FeedHealth
-from hip3term.persistence.writer import JournalHealth
+from hip3term.persistence.rows import JournalHealth
 from hip3term.recording.recorder import RecorderHealth
 from hip3term.risk.ready import ReadyFlags
 from hip3term.strategy.metrics import MetricsSnapshot

@@ -116,6 +116,23 @@ def test_the_fill_hash_is_the_same_in_another_process(sim_recording: Path) -> No
     assert done.stdout.strip() == here.fill_hash
 
 
+def test_the_replay_command_runs_without_the_database_library(sim_recording: Path,
+                                                            tmp_path: Path) -> None:
+    # a replay keeps its journal rows in memory: SQLAlchemy (a third of a second to import)
+    # is for the live journal and `hip3term report` only
+    copy = tmp_path / sim_recording.name
+    copy.write_bytes(sim_recording.read_bytes())
+    code = ("import sys; from hip3term.cli import main; "
+            "sys.argv = ['hip3term', 'replay', sys.argv[1], '--set', 'threshold_bps=0']\n"
+            "try:\n    main()\nexcept SystemExit as done:\n    assert not done.code, done\n"
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'sqlalchemy', 'aiosqlite'}))")
+    done = subprocess.run([sys.executable, "-c", code, str(copy)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "fill hash" in done.stdout  # the report was printed
+    assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
 async def test_a_replay_refuses_to_run_inside_a_running_loop(sim_recording: Path) -> None:
     with pytest.raises(RuntimeError, match=r"asyncio\.to_thread"):
         run_replay(sim_recording, settings())
