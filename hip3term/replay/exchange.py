@@ -13,7 +13,10 @@ Fill model:
 - *at arrival* (an `order` action): the recorded book is placed in the engine as house
   liquidity for the duration of the action, so IOCs, crossing GTCs and ALO checks meet
   the book as it stood when the order arrived; the house orders are then removed. What an
-  order takes stays taken until the next book or bbo restates the levels.
+  order takes stays taken until the next book or bbo restates the levels. Only the levels
+  the action's limit prices can reach are placed, with each side's best (a trigger order
+  or a malformed one: the whole book): a level beyond every limit could not trade, and
+  placing the whole book for each order made the orders most of a busy replay's time.
 - *resting orders* queue behind the size displayed at their price when they came to rest
   (nothing ahead when they improve the price). A later book showing less at that price
   shortens the queue (cancellations are assumed ahead of us). A recorded trade at the
@@ -55,6 +58,39 @@ _BPS: Final = Decimal(10_000)
 _ZERO: Final = Decimal(0)
 
 _Side = list[tuple[Decimal, Decimal]]
+_Limits = tuple[Decimal | None, Decimal | None]  # (highest buy limit, lowest sell limit)
+
+
+def _crossing_limits(action: object, asset: int) -> _Limits | None:
+    # The highest buy and the lowest sell limit among an order action's orders for `asset`
+    # (None for a side with none): a buy can only take asks at or under its limit, a sell
+    # bids at or over it. None when that cannot be told (a trigger order, anything
+    # malformed, which the simulator's own checks then answer): the whole book is loaded.
+    orders = action.get("orders") if isinstance(action, dict) else None
+    if not isinstance(orders, list):
+        return None
+    buy: Decimal | None = None
+    sell: Decimal | None = None
+    for order in orders:
+        if not isinstance(order, dict):
+            return None
+        kind, px_text, is_buy = order.get("t"), order.get("p"), order.get("b")
+        if not (isinstance(kind, dict) and isinstance(kind.get("limit"), dict)
+                and isinstance(px_text, str) and isinstance(is_buy, bool)):
+            return None
+        if order.get("a") != asset:
+            continue  # another market's book is not loaded
+        try:
+            px = Decimal(px_text)
+        except ArithmeticError:
+            return None
+        if not px.is_finite():
+            return None
+        if is_buy:
+            buy = px if buy is None or px > buy else buy
+        else:
+            sell = px if sell is None or px < sell else sell
+    return buy, sell
 
 
 class _ReplayEngine(MatchingEngine):
@@ -105,6 +141,8 @@ class RecordedBookExchange:
         fees_bps: added to the taker and maker fee rates.
         slippage_bps: recorded levels move this far away from the mid before they trade.
         own_accounts: addresses whose recorded trades are left out (the recorded session's).
+        whole_book: every order action meets the whole recorded book, not only the levels
+            its orders can reach (what that must be indistinguishable from; tests).
 
     Raises:
         ConfigError: the market is not one the simulated exchange knows.
@@ -112,7 +150,7 @@ class RecordedBookExchange:
 
     def __init__(self, market: str, *, clock: Any, account: str, funding: Decimal,
                  fees_bps: float = 0.0, slippage_bps: float = 0.0,
-                 own_accounts: Iterable[str] = ()) -> None:  # fmt: skip
+                 own_accounts: Iterable[str] = (), whole_book: bool = False) -> None:  # fmt: skip
         meta, perp_dexs, static_ctxs, directory = dex_package()
         try:
             self.info: MarketInfo = directory.lookup(market)
@@ -139,6 +177,7 @@ class RecordedBookExchange:
         self._taken: dict[tuple[bool, Decimal], Decimal] = {}
         self._ahead: dict[int, Decimal] = {}
         self.resting_fills = 0
+        self.whole_book = whole_book
 
     # ------------------------------------------------------------ requests
 
@@ -151,7 +190,8 @@ class RecordedBookExchange:
         action = payload.get("action")
         is_order = isinstance(action, dict) and action.get("type") == "order"
         if is_order:
-            self._load_house()
+            self._load_house(None if self.whole_book
+                             else _crossing_limits(action, self.spec.asset))
         try:
             response, pushes = self.sim.action_response(payload)
         finally:
@@ -220,19 +260,29 @@ class RecordedBookExchange:
 
     # ------------------------------------------------------------ arrival
 
-    def _load_house(self) -> None:
+    def _load_house(self, limits: _Limits | None) -> None:
+        # The recorded book as house orders. With the action's limits known, each side
+        # stops after its best level at the first level no order of the action can reach
+        # (levels come best first): those could not trade, and the best levels still give
+        # the engine the touch it shows (an ALO's rejection text). `limits` None: all.
         mine = self._open()
         top_bid = max((o.limit_px for o in mine if o.is_buy), default=None)
         low_ask = min((o.limit_px for o in mine if not o.is_buy), default=None)
         asset = self.spec.asset
         for is_bid in (True, False):
+            reach = None if limits is None else limits[1] if is_bid else limits[0]
+            placed = False
             for px, sz in self.side(is_bid):
-                left = sz - self._taken.get((is_bid, px), _ZERO)
                 shown = self._slipped(px, is_bid)
+                if placed and limits is not None and (reach is None or (
+                        shown < reach if is_bid else shown > reach)):
+                    break
+                left = sz - self._taken.get((is_bid, px), _ZERO)
                 if left <= 0 or (is_bid and low_ask is not None and shown >= low_ask) or (
                         not is_bid and top_bid is not None and shown <= top_bid):
                     continue  # our own resting orders are filled by the market model only
                 self.engine.place(HOUSE, asset, is_bid, shown, left, "Gtc")
+                placed = True
 
     def _slipped(self, px: Decimal, is_bid: bool) -> Decimal:
         if not self._slip:

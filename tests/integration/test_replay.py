@@ -4,6 +4,7 @@ sweeps, the commands, and the replay in the workstation UI."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import subprocess
 import sys
@@ -12,9 +13,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import hypothesis
 import orjson
 import pytest
 import typer
+from hypothesis import given
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from hip3term import _native
@@ -298,6 +302,71 @@ class Venue:
 
     def position(self) -> Decimal:
         return self.ex.engine.position(KEY.address, self.ex.info.asset_id).szi
+
+
+def _without_ids(value: Any) -> Any:
+    # an answer or a push without order ids and order hashes (the house orders placed
+    # before an order take ids from the same counter)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):  # a Push
+        value = dataclasses.asdict(value)
+    if isinstance(value, dict):
+        return {k: _without_ids(v) for k, v in value.items() if k not in ("oid", "hash")}
+    if isinstance(value, list | tuple):
+        return [_without_ids(v) for v in value]
+    return value
+
+
+def _ladder(start: str, step: str, count: int) -> list[tuple[str, str]]:
+    return [(str(Decimal(start) + i * Decimal(step)), "1") for i in range(count)]
+
+
+def test_an_order_meets_the_levels_it_can_reach_and_trades_as_against_the_whole_book() -> None:
+    bounded, whole = Venue(), Venue(whole_book=True)
+    book = _book(_ladder("99.9", "-0.1", 10), _ladder("100.1", "0.1", 10))
+    orders = [(True, "100.3", "2.5", "Ioc"), (False, "99.75", "1", "Ioc"),
+              (True, "100.45", "3", "Gtc"), (False, "99.9", "0.5", "Alo"),
+              (False, "100.9", "0.5", "Alo"), (True, "101.2", "4", "Ioc")]
+    seen = []
+    for venue in (bounded, whole):
+        venue.ex.on_market(book)
+        seen.append([venue.order(*order) for order in orders])
+    (first, _), (first_whole, _) = seen[0][0], seen[1][0]
+    # the buy up to 100.3 met the three asks it reaches and the best bid: 4 house orders
+    # before it, against the 20 levels of the whole book
+    assert first_whole["filled"]["oid"] - first["filled"]["oid"] == 16
+    assert _without_ids(seen[0]) == _without_ids(seen[1])
+    assert [next(iter(status)) for status, _ in seen[0]] == [
+        "filled", "filled", "resting", "error", "resting", "filled"]
+    # the ALO sell meets the touch as the whole book has it: the rest of the GTC buy
+    # (1.5 at 100.45, after 0.5 at 100.3 and 1 at 100.4) and the next ask
+    assert seen[0][3][0]["error"].endswith("bbo was 100.45@100.5.")
+    assert bounded.position() == whole.position() != 0
+
+
+_HOUSE_TICKS = st.lists(st.integers(1, 10), min_size=0, max_size=8, unique=True)
+_ORDER = st.tuples(st.booleans(), st.integers(-12, 12), st.sampled_from(["0.4", "1", "2.5"]),
+                   st.sampled_from(["Ioc", "Gtc", "Alo"]))
+
+
+@hypothesis.settings(max_examples=60, deadline=None)
+@given(_HOUSE_TICKS, _HOUSE_TICKS, st.lists(_ORDER, min_size=1, max_size=4),
+       st.sampled_from([0.0, 3.0]))
+def test_orders_trade_the_same_against_the_reachable_levels_as_against_the_whole_book(
+        bid_ticks: list[int], ask_ticks: list[int], orders: list[tuple[bool, int, str, str]],
+        slippage_bps: float) -> None:  # fmt: skip
+    # a book around 100 (levels on 0.01 ticks, up to 0.10 away), orders priced from 0.12
+    # under to 0.12 over (often at a level's own price), one after the other: the same
+    # answers, fills and position either way
+    tick = Decimal("0.01")
+    bids = [(str(Decimal(100) - t * tick), "1") for t in sorted(bid_ticks)]
+    asks = [(str(Decimal(100) + t * tick), "1") for t in sorted(ask_ticks)]
+    answers = []
+    for venue in (Venue(slippage_bps=slippage_bps),
+                  Venue(slippage_bps=slippage_bps, whole_book=True)):
+        venue.ex.on_market(_book(bids, asks))
+        answers.append(([venue.order(is_buy, str(Decimal(100) + t * tick), sz, tif)
+                         for is_buy, t, sz, tif in orders], venue.position()))
+    assert _without_ids(answers[0]) == _without_ids(answers[1])
 
 
 def test_ioc_takes_the_recorded_book_and_what_it_took_stays_taken() -> None:
