@@ -1,7 +1,12 @@
 """Replay speed: frames per second at `--speed max` next to a bare decode loop, one run.
 
 Run: `.venv/bin/python benchmarks/bench_replay.py [--minutes M] [--book-ms MS]
-[--strategy NAME] [--rounds N] [--json]`
+[--strategy NAME] [--set KEY=VALUE]... [--rounds N] [--json]`
+
+`--set` takes what `hip3term replay --set` takes; e.g. `--set threshold_bps=0 --set
+taker_fee_bps=0 --set cooldown_s=0.5 --set size_alpha=0.5 --set
+risk.max_consecutive_losses=1000 --set risk.max_cumulative_loss=10000` makes the taker
+trade about once a second (the default trades a few times in 10 minutes).
 
 The recording is made first, fast: the simulator's synthetic `xyz:COIN` stepped under a
 `SimClock` in 100 ms blocks, its public frames written with the `Recorder` as the
@@ -58,7 +63,8 @@ from hip3term.feeds.dedupe import FrameFilter
 from hip3term.recording.format import RecordingHeader
 from hip3term.recording.reader import RecordingReader
 from hip3term.recording.recorder import Recorder
-from hip3term.replay.runner import run_replay
+from hip3term.replay.runner import replay_settings, run_replay
+from hip3term.replay.sweep import parse_assignment
 from hip3term.runtime.engine import Engine
 from hip3term.strategy.loader import find_strategy, load_strategy
 from hip3term.venue.hyperliquid.markets import AssetDirectory
@@ -126,11 +132,11 @@ def parse_loop(path: Path) -> int:
     return count
 
 
-def engine_loop(path: Path, strategy: str) -> int:
+def engine_loop(path: Path, settings: Any) -> int:
     reader = RecordingReader(path)
     clock = SimClock(START_MS)
-    engine = Engine(load_settings(env={}), clock=clock, strategy=load_strategy(strategy),
-                    observe=False)  # fmt: skip
+    strategy = load_strategy(settings.strategy.name, settings.strategy.params)
+    engine = Engine(settings, clock=clock, strategy=strategy, observe=False)
     directory = AssetDirectory.from_responses(load_package_json("perp_dexs.json"),
                                               {DEX: load_package_json("meta_xyz.json")})
     engine.attach_rules(directory.lookup(COIN), directory)
@@ -183,6 +189,8 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--book-ms", type=int, default=500)
     parser.add_argument("--strategy", default="oracle_dislocation")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a strategy parameter or a section.field setting (repeatable)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
@@ -191,7 +199,9 @@ def main() -> None:
         made = time.perf_counter()
         path = make_recording(Path(tmp), args.minutes, args.book_ms)
         made_s = time.perf_counter() - made
-        settings = load_settings(env={}, overrides={"strategy.name": args.strategy})
+        settings = replay_settings(
+            load_settings(env={}, overrides={"strategy.name": args.strategy}), path,
+            overrides=dict(parse_assignment(text) for text in args.set))
         names = ("decode loop", "+ parse_frame", "+ engine", "replay (--speed max)",
                  "replay, no-op strategy")
         rows: dict[str, list[float]] = {name: [] for name in names}
@@ -206,7 +216,7 @@ def main() -> None:
 
         for _ in range(args.rounds):
             for name, run in zip(names, (lambda: decode_loop(path), lambda: parse_loop(path),
-                                         lambda: engine_loop(path, args.strategy), replay,
+                                         lambda: engine_loop(path, settings), replay,
                                          lambda: noop_replay(path, settings)), strict=True):
                 seconds, cpu_s, count = timed(run)
                 rows[name].append(seconds)
@@ -234,7 +244,7 @@ def _report(args: argparse.Namespace, rows: dict[str, list[float]], cpu: dict[st
         "hot_path": _native.STATUS,
         "recording": {"minutes": args.minutes, "frames": frames, "book_ms": args.book_ms,
                       "bytes": path.stat().st_size, "made_s": round(made_s, 2)},
-        "strategy": args.strategy, "fills": fills, "rounds": args.rounds,
+        "strategy": args.strategy, "set": args.set, "fills": fills, "rounds": args.rounds,
         "rows": {name: {"seconds": round(s, 4), "frames_per_s": round(rate[name]),
                         "us_per_frame": round(s / frames * 1e6, 2)}
                  for name, s in seconds.items()},
@@ -251,7 +261,8 @@ def _report(args: argparse.Namespace, rows: dict[str, list[float]], cpu: dict[st
         return
     print(f"recording: {args.minutes:g} min of synthetic {COIN}, {frames} frames "
           f"(l2Book every {args.book_ms} ms), made in {made_s:.1f} s; strategy "
-          f"{args.strategy}, {fills} fills in the replay; median of {args.rounds} rounds; "
+          f"{args.strategy}{' ' + ' '.join(args.set) if args.set else ''}, {fills} fills in "
+          f"the replay; median of {args.rounds} rounds; "
           f"hot path {_native.STATUS}")
     print(f"{'row':<24}{'seconds':>10}{'frames/s':>12}{'us/frame':>10}{'x decode':>10}")
     for name, s in seconds.items():
