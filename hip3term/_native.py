@@ -15,11 +15,11 @@ safe). `STATUS` says which and why (`hip3term --version`, the replay benchmark).
 
 Hot records. A compiled dataclass still gets its `__init__` from `dataclasses`: Python
 code, which for a frozen one calls `object.__setattr__` once per field (0.6-1 us to build a
-record of three or four fields). The frozen records built once per frame, tick or risk
-check (`Verdict`, `AssetContext`, `MarketHealth`, `RiskInputs`, `Position`,
-`FlattenStep`) have `init=False` and a written `__init__` making the same calls, which
-mypyc compiles to direct stores (0.1 us); still frozen, equal and hashed as before (in
-the Python source it is the same code as the generated one). `AssetContext` also compares
+record of three or four fields). The frozen records built once per frame, tick, risk check
+or signal (`Verdict`, `AssetContext`, `MarketHealth`, `RiskInputs`, `Position`,
+`FlattenStep`, `Features`) have `init=False` and a written `__init__` making the same
+calls, which mypyc compiles to direct stores (0.1 us); still frozen, equal and hashed as
+before (in the Python source it is the same code as the generated one). `AssetContext` also compares
 by identity (`eq=False`): each context received is a new record, which is all the engine's
 tick key asks, without comparing eight fields in Python. tests/unit/test_native.py holds
 each of them to that.

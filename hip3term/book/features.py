@@ -117,7 +117,7 @@ class OracleFeatures(NamedTuple):
     oracle_age_s: Feature[float]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)  # a hot record: see hip3term._native
 class Features:
     """All features of one market at one local time `at_ns` (see the module docstring)."""
 
@@ -134,6 +134,26 @@ class Features:
     rv_10s_bps: Feature[float]
     rv_60s_bps: Feature[float]
     trade_flow: Feature[float]
+
+    def __init__(self, at_ns: int, mid: Feature[Decimal], microprice: Feature[float],
+                 spread_bps: Feature[float], imbalance: Feature[float],
+                 buy_dislocation_bps: Feature[float], sell_dislocation_bps: Feature[float],
+                 mark_oracle_bps: Feature[float], oracle_age_s: Feature[float],
+                 rv_1s_bps: Feature[float], rv_10s_bps: Feature[float],
+                 rv_60s_bps: Feature[float], trade_flow: Feature[float]) -> None:  # fmt: skip
+        object.__setattr__(self, "at_ns", at_ns)
+        object.__setattr__(self, "mid", mid)
+        object.__setattr__(self, "microprice", microprice)
+        object.__setattr__(self, "spread_bps", spread_bps)
+        object.__setattr__(self, "imbalance", imbalance)
+        object.__setattr__(self, "buy_dislocation_bps", buy_dislocation_bps)
+        object.__setattr__(self, "sell_dislocation_bps", sell_dislocation_bps)
+        object.__setattr__(self, "mark_oracle_bps", mark_oracle_bps)
+        object.__setattr__(self, "oracle_age_s", oracle_age_s)
+        object.__setattr__(self, "rv_1s_bps", rv_1s_bps)
+        object.__setattr__(self, "rv_10s_bps", rv_10s_bps)
+        object.__setattr__(self, "rv_60s_bps", rv_60s_bps)
+        object.__setattr__(self, "trade_flow", trade_flow)
 
     def items(self) -> Iterator[tuple[str, Feature[float] | Feature[Decimal]]]:
         """(name, feature) pairs, in declaration order, without `at_ns`."""

@@ -388,7 +388,7 @@ class MarketState:
             mid, micro, spread, imb = self._top_features(bid, ask)
         buy, sell, mark_oracle, oracle_age = self._oracle_features(now_ns, bid, ask, book_reason)
         rv_1s, rv_10s, rv_60s = self._vol_features(now_ns, book_reason)
-        return Features(  # in declaration order, positionally (cheaper than by keyword)
+        return Features(
             now_ns, mid, micro, spread, imb, buy, sell, mark_oracle, oracle_age, rv_1s, rv_10s,
             rv_60s, self._flow_feature(now_ns, book_reason),
         )

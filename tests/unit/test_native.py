@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from hip3term import _native
+from hip3term.book.features import Feature, Features
 from hip3term.book.market_state import AssetContext
 from hip3term.execution.flatten import FlattenStep
 from hip3term.feeds.dedupe import Verdict
@@ -91,6 +92,7 @@ HOT_RECORDS: dict[type, tuple[object, ...]] = {
     RiskInputs: (Decimal(1), Decimal(2), 3, 4, 5, (_health(1), _health(2)), 7),
     Position: ("xyz:COIN", Decimal(2), Decimal(3), 4, Decimal(5), Decimal(6)),
     FlattenStep: ((object(),), (object(), object())),
+    Features: (7, Feature(Decimal(1)), *(Feature(i + 0.5) for i in range(11))),
 }
 
 
