@@ -81,8 +81,8 @@ class RowSink:
 
     def put(self, table: str, row: Row) -> bool:
         """Take one row for `table` (a `persistence.models` table name); False when it was
-        not kept. Never raises."""
-        raise NotImplementedError
+        not kept. A subclass's `put` never raises; this one only says it is missing."""
+        raise NotImplementedError(f"{type(self).__name__} keeps no rows: it must define put")
 
     def record_order(
         self, *, market: str, side: str, price: Decimal, size: Decimal, tif: str,
