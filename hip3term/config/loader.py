@@ -25,6 +25,7 @@ from pydantic_core import ErrorDetails
 from hip3term.config.models import (
     DEFAULTS_FILE,
     ENV_PREFIX,
+    PACKAGE_ENV_VARS,
     REDACTED,
     RESERVED_ENV_VARS,
     Settings,
@@ -232,6 +233,8 @@ def _add_env(merged: _Merged, env: Mapping[str, str], sources: list[str]) -> lis
     for name, resolved in found.items():
         if name.upper() in key_vars:
             continue  # key material: never read, never shown
+        if name.upper() in PACKAGE_ENV_VARS:
+            continue  # read by the package itself (HIP3TERM_PURE), not a setting
         if isinstance(resolved, str):
             errors.append(f"environment variable {name}: {resolved}")
             continue

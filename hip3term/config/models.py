@@ -26,11 +26,16 @@ from pydantic import (
     model_validator,
 )
 
+from hip3term._native import PURE_ENV
+
 ENV_PREFIX = "HIP3TERM_"
 AGENT_KEY_ENV = "HIP3TERM_AGENT_KEY"
 KEYSTORE_PASSWORD_ENV = "HIP3TERM_KEYSTORE_PASSWORD"
 RESERVED_ENV_VARS = frozenset({AGENT_KEY_ENV, KEYSTORE_PASSWORD_ENV})
 """Variables under HIP3TERM_ that hold key material, not settings (never read here)."""
+PACKAGE_ENV_VARS = frozenset({PURE_ENV})
+"""Variables under HIP3TERM_ the package reads itself, not settings: `HIP3TERM_PURE`
+(`hip3term._native`: run the hot path's Python source rather than its build)."""
 REDACTED = "**********"
 WS_URLS: Mapping[str, str] = {
     "mainnet": "wss://api.hyperliquid.xyz/ws",

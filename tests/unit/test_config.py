@@ -251,6 +251,13 @@ def test_env_key_variable_renamed_by_env_is_not_a_setting() -> None:
     assert load_settings(env=env).account.agent_key.env_var == "HIP3TERM_OTHER"
 
 
+def test_env_the_hot_path_switch_is_not_a_setting() -> None:
+    # README: `HIP3TERM_PURE=1` runs the hot path's Python source; every command that loads
+    # settings must still start (a near miss still names itself)
+    assert load_settings(env={"HIP3TERM_PURE": "1"}) == Settings()
+    assert "environment variable HIP3TERM_PURES" in config_error(env={"HIP3TERM_PURES": "1"})
+
+
 def test_env_other_variables_are_ignored() -> None:
     assert load_settings(env={"HOME": "/root", "XHIP3TERM_VENUE": "x"}) == Settings()
 
