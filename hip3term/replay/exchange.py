@@ -41,6 +41,7 @@ from typing import Any, Final
 from hip3term.errors import ConfigError, MarketError
 from hip3term.venue.hyperliquid import wire
 from hip3term.venue.hyperliquid.markets import MarketInfo
+from hip3term.venue.sim.actions import MalformedError, parse_order
 from hip3term.venue.sim.book import BookOrder
 from hip3term.venue.sim.exchange import DEX, SimExchange, dex_package, market_spec
 from hip3term.venue.sim.ledger import MarketSpec
@@ -66,27 +67,27 @@ def _crossing_limits(action: object, asset: int) -> _Limits | None:
     # (None for a side with none): a buy can only take asks at or under its limit, a sell
     # bids at or over it. None when that cannot be told (a trigger order, anything
     # malformed, which the simulator's own checks then answer): the whole book is loaded.
-    orders = action.get("orders") if isinstance(action, dict) else None
-    if not isinstance(orders, list):
+    items = action.get("orders") if isinstance(action, dict) else None
+    if not isinstance(items, list):
+        return None
+    try:
+        orders = [parse_order(item) for item in items]
+    except MalformedError:
         return None
     buy: Decimal | None = None
     sell: Decimal | None = None
     for order in orders:
-        if not isinstance(order, dict):
-            return None
-        kind, px_text, is_buy = order.get("t"), order.get("p"), order.get("b")
-        if not (isinstance(kind, dict) and isinstance(kind.get("limit"), dict)
-                and isinstance(px_text, str) and isinstance(is_buy, bool)):
-            return None
-        if order.get("a") != asset:
+        if order.tif is None:
+            return None  # a trigger order
+        if order.asset != asset:
             continue  # another market's book is not loaded
         try:
-            px = Decimal(px_text)
+            px = Decimal(order.px)
         except ArithmeticError:
             return None
         if not px.is_finite():
             return None
-        if is_buy:
+        if order.is_buy:
             buy = px if buy is None or px > buy else buy
         else:
             sell = px if sell is None or px < sell else sell

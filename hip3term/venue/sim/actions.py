@@ -184,7 +184,7 @@ def _parse_l1(action: dict[str, Any]) -> tuple[_Run, int, bool]:
     """(how to run it, its request weight, whether it only cancels) for an L1 action."""
     kind = action["type"]
     if kind == "order":
-        orders = [_order(item) for item in _list(action, "orders")]
+        orders = [parse_order(item) for item in _list(action, "orders")]
         grouping = action.get("grouping")
         if grouping not in ("na", "normalTpsl", "positionTpsl"):
             raise MalformedError("grouping: unknown variant")
@@ -225,7 +225,9 @@ def _parse_simple(action: dict[str, Any], kind: str) -> _Run:
 
 
 @dataclass(frozen=True, slots=True)
-class _OrderWire:
+class OrderWire:
+    """One order of an `order` action, read by `parse_order` (prices and sizes as sent)."""
+
     asset: int
     is_buy: bool
     px: str
@@ -235,7 +237,12 @@ class _OrderWire:
     cloid: str | None
 
 
-def _order(item: Any) -> _OrderWire:
+def parse_order(item: Any) -> OrderWire:
+    """One item of an `order` action's `orders`.
+
+    Raises:
+        MalformedError: the item is not an order as the exchange deserializes it.
+    """
     if not isinstance(item, dict):
         raise MalformedError("orders: expected objects")
     for key in ("p", "s"):
@@ -252,7 +259,7 @@ def _order(item: Any) -> _OrderWire:
     cloid = item.get("c")
     if cloid is not None and (not isinstance(cloid, str) or not _CLOID.fullmatch(cloid)):
         raise MalformedError("orders.c: invalid cloid")
-    return _OrderWire(
+    return OrderWire(
         _uint(item.get("a"), "orders.a"), _bool(item.get("b"), "orders.b"), item["p"],
         item["s"], _bool(item.get("r"), "orders.r"), tif,
         cloid.lower() if cloid is not None else None,
@@ -283,7 +290,7 @@ def _canonical(text: str) -> Decimal | None:
 
 
 def _place(
-    ex: SimExchange, owner: str, orders: list[_OrderWire], storm: StormCheck
+    ex: SimExchange, owner: str, orders: list[OrderWire], storm: StormCheck
 ) -> Response:
     if not orders:
         return {"status": "err", "response": "Cannot place an empty batch of orders."}, []
@@ -298,7 +305,7 @@ def _place(
 
 
 def _place_one(
-    ex: SimExchange, owner: str, order: _OrderWire, storm: StormCheck
+    ex: SimExchange, owner: str, order: OrderWire, storm: StormCheck
 ) -> tuple[Any, list[Push]]:
     refusal = _market_refusal(ex, order.asset)
     if refusal is None and order.tif is None:
