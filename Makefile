@@ -6,6 +6,8 @@ STAMP  := $(VENV)/.installed
 # the hot path mypyc compiles (hip3term/_native.py lists it); its record says the build is whole
 NATIVE := hip3term/_native.json
 NATIVE_SRC := $(addsuffix .py,$(subst .,/,$(shell sed -n 's/^    "\(hip3term[.a-z_]*\)",$$/\1/p' hip3term/_native.py)))
+# and the modules written in C (_native.C_MODULES)
+NATIVE_SRC += $(shell find hip3term -name '*.c')
 
 .PHONY: run test native pure lint typecheck pytest bench clean
 

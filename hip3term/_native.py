@@ -39,7 +39,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Final
 
-__all__ = ["MODULES", "STATUS", "install", "manifest", "source_path"]
+__all__ = ["C_MODULES", "MODULES", "STATUS", "install", "manifest", "source_path"]
 
 MODULES: Final = (
     "hip3term.book.features",
@@ -69,6 +69,11 @@ MODULES: Final = (
 )
 """The modules mypyc compiles (`scripts/build_native.py`)."""
 
+C_MODULES: Final = ("hip3term.venue.hyperliquid._scan",)
+"""Extension modules written in C (`<module>.c` beside the package's sources), built with
+the others and trusted or refused with them: in the Python source's run they cannot be
+imported, and their importers use their Python reference instead (see `compact`)."""
+
 PURE_ENV: Final = "HIP3TERM_PURE"
 _ROOT: Final = Path(__file__).resolve().parent.parent
 MANIFEST: Final = Path(__file__).with_name("_native.json")
@@ -78,11 +83,12 @@ STATUS = "not checked"
 
 
 def source_path(module: str) -> Path:
-    """The `.py` file of a module in `MODULES`."""
-    return _ROOT.joinpath(*module.split(".")).with_suffix(".py")
+    """The source of a module in `MODULES` (`.py`) or `C_MODULES` (`.c`)."""
+    suffix = ".c" if module in C_MODULES else ".py"
+    return _ROOT.joinpath(*module.split(".")).with_suffix(suffix)
 
 
-def manifest(modules: Sequence[str] = MODULES) -> dict[str, str]:
+def manifest(modules: Sequence[str] = MODULES + C_MODULES) -> dict[str, str]:
     """The SHA-256 of each module's source, as the build records it."""
     return {name: hashlib.sha256(source_path(name).read_bytes()).hexdigest()
             for name in modules}  # fmt: skip
@@ -98,7 +104,7 @@ def _why_pure() -> str | None:
     except (OSError, ValueError) as exc:
         return f"unreadable {MANIFEST.name}: {exc}"
     suffixes = importlib.machinery.EXTENSION_SUFFIXES
-    for name in MODULES:
+    for name in MODULES + C_MODULES:
         base = source_path(name).with_suffix("")
         if not any(base.with_name(base.name + suffix).exists() for suffix in suffixes):
             return f"{name} is not compiled (make builds it)"
@@ -112,9 +118,11 @@ def _why_pure() -> str | None:
 
 class _SourceFinder:
     # Imports the modules of MODULES from their .py files (ahead of the path finder,
-    # which would take the extension module beside them).
+    # which would take the extension module beside them), and refuses C_MODULES.
     def find_spec(self, fullname: str, path: Sequence[str] | None = None,
                   target: ModuleType | None = None) -> ModuleSpec | None:  # fmt: skip
+        if fullname in C_MODULES:
+            raise ModuleNotFoundError(f"{fullname} is not used: {STATUS}", name=fullname)
         if fullname not in MODULES:
             return None
         return importlib.util.spec_from_file_location(fullname, source_path(fullname))

@@ -2,8 +2,9 @@
 
 `make` runs this after installing (the modules are `hip3term._native.MODULES`). It
 type-checks them with the project's mypy configuration, writes C under `build/native`
-(from scratch each time), compiles one extension module per source module beside it and
-records the sources' hashes in `hip3term/_native.json`, which is what lets the package
+(from scratch each time), compiles one extension module per source module beside it (and
+the modules written in C, `_native.C_MODULES`) and records the sources' hashes in
+`hip3term/_native.json`, which is what lets the package
 trust the extension modules (`hip3term._native`). `--clean` removes the extension modules
 and the record instead: the package is pure Python again.
 
@@ -49,7 +50,7 @@ def main() -> int:
     import shutil
 
     from mypyc.build import mypycify
-    from setuptools import setup
+    from setuptools import Extension, setup
 
     started = time.perf_counter()
     # from scratch: mypyc's separate compilation reuses C of unchanged modules whose
@@ -63,6 +64,9 @@ def main() -> int:
             warnings.simplefilter("ignore")  # setuptools on pyproject.toml: not ours to build
             extensions = mypycify(sources, opt_level="3", separate=True,
                                   target_dir="build/native")
+            extensions += [Extension(name, [str(_native.source_path(name).relative_to(ROOT))],
+                                     extra_compile_args=["-O2"])
+                           for name in _native.C_MODULES]  # fmt: skip
             setup(name="hip3term-native", packages=[], ext_modules=extensions,
                   script_args=["--quiet", "build_ext", "--inplace", "--parallel",
                                str(args.jobs), "--build-temp", "build/native/temp"])
@@ -73,14 +77,16 @@ def main() -> int:
               file=sys.stderr)
         raise
     _native.MANIFEST.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
-    print(f"build_native: {len(sources)} modules compiled with mypyc in "
-          f"{time.perf_counter() - started:.0f} s")
+    print(f"build_native: {len(sources)} modules compiled with mypyc and "
+          f"{len(_native.C_MODULES)} in C in {time.perf_counter() - started:.0f} s")
     return 0
 
 
 def _remove_compiled() -> int:
     # Every mypyc library under the packages and the extension module beside it that
-    # loads it (`<module>__mypyc<suffix>` and `<module><suffix>`).
+    # loads it (`<module>__mypyc<suffix>` and `<module><suffix>`), and the C modules.
+    from hip3term import _native
+
     removed = 0
     for suffix in importlib.machinery.EXTENSION_SUFFIXES:
         for package in ("hip3term", "plugins"):
@@ -88,6 +94,11 @@ def _remove_compiled() -> int:
                 shim = library.with_name(library.name.replace(f"__mypyc{suffix}", suffix))
                 library.unlink()
                 shim.unlink(missing_ok=True)
+                removed += 1
+        for name in _native.C_MODULES:
+            built = _native.source_path(name).with_suffix(suffix)
+            if built.exists():
+                built.unlink()
                 removed += 1
     return removed
 

@@ -8,6 +8,12 @@ decodes and reads with its exact readers; those give the same value or name the 
 So a fast path may only ever refuse, never decide differently:
 tests/unit/test_parse_fast.py compares the two.
 
+Each pattern is also scanned in C (`_scan.c`, built with the compiled hot path): one pass
+over the bytes giving the same fields as the pattern's reader here (`_book_fields_re`,
+`_bbo_fields_re`, `_ctx_fields_re`), a book of 40 levels in a fifth of the time of the
+regular-expression engine. Without the build (`HIP3TERM_PURE=1`, no compiler) the patterns
+read the frames; tests/unit/test_scan.py holds the two to the same answers.
+
 `peek_frame` reads a frame's channel and exchange time the same way, for the recorder.
 """
 
@@ -15,11 +21,29 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Callable
 from decimal import Decimal
+from typing import Final
 
 import orjson
 
 from hip3term.venue.hyperliquid import wire
+
+try:  # the C scanners, when built and trusted (`hip3term._native`)
+    from hip3term.venue.hyperliquid import _scan
+except ImportError:
+    _scan = None  # type: ignore[assignment]
+
+BookFields = tuple[str, int, bytes, int, str | None, str | None, int | None,
+                   bytes, int, str | None, str | None, int | None, int]
+"""What a compact book frame says: (coin, time_ms, bid_text, bid_count, bid_px, bid_sz,
+bid_n, ask_text, ask_count, ask_px, ask_sz, ask_n, levels_at); a side's text is its JSON
+list, its top None when it is empty; `levels_at`: where `"levels":` starts."""
+BboFields = tuple[str, int, str, str, int, str, str, int]
+"""(coin, time_ms, bid_px, bid_sz, bid_n, ask_px, ask_sz, ask_n)"""
+CtxFields = tuple[str, str, str, str, str, str, str, str, str, str, str, str]
+"""(coin, funding, open_interest, prev_day_px, day_ntl_vlm, premium, oracle_px, mark_px,
+mid_px, impact_bid, impact_ask, day_base_vlm), as written"""
 
 __all__ = ["BOOK_PREFIX", "UNSIGNED", "compact_book", "compact_quote", "peek_frame",
            "repeated_book"]
@@ -111,22 +135,47 @@ BOOK_PREFIX = b'{"channel":"l2Book","data":{'
 _LEVELS_AT = len(b'"levels":[')
 
 
-def compact_book(raw: bytes) -> wire.L2Book | None:
+def _book_fields_re(raw: bytes) -> BookFields | None:
+    # The reference reader of a compact book (`_scan.book` in C).
     match = _BOOK_RE.fullmatch(raw)
     if match is None:
         return None
     coin, time_ms, bid_text, bpx, bsz, bn, ask_text, apx, asz, an = match.groups()
-    bids = wire.Ladder.from_json(bid_text, bid_text.count(b"{"), _top(bpx, bsz, bn))
-    asks = wire.Ladder.from_json(ask_text, ask_text.count(b"{"), _top(apx, asz, an))
-    _last_levels.entry = (raw[match.start(3) - _LEVELS_AT:], bids, asks)
-    return _new_book(coin.decode("ascii"), int(time_ms), bids, asks)
+    return (coin.decode("ascii"), int(time_ms),
+            bid_text, bid_text.count(b"{"), _text(bpx), _text(bsz), _int(bn),
+            ask_text, ask_text.count(b"{"), _text(apx), _text(asz), _int(an),
+            match.start(3) - _LEVELS_AT)  # fmt: skip
 
 
-def _top(px: bytes | None, sz: bytes | None, n: bytes | None) -> wire.Level | None:
-    # A side's best level from its captured numbers (None: an empty side).
+def _text(group: bytes | None) -> str | None:
+    return None if group is None else group.decode("ascii")
+
+
+def _int(group: bytes | None) -> int | None:
+    return None if group is None else int(group)
+
+
+_book_fields: Final[Callable[[bytes], BookFields | None]] = (
+    _book_fields_re if _scan is None else _scan.book)
+
+
+def compact_book(raw: bytes) -> wire.L2Book | None:
+    fields = _book_fields(raw)
+    if fields is None:
+        return None
+    coin, time_ms, bid_text, bid_count, bpx, bsz, bn, ask_text, ask_count, apx, asz, an, at = (
+        fields)
+    bids = wire.Ladder.from_json(bid_text, bid_count, _top(bpx, bsz, bn))
+    asks = wire.Ladder.from_json(ask_text, ask_count, _top(apx, asz, an))
+    _last_levels.entry = (raw[at:], bids, asks)
+    return _new_book(coin, time_ms, bids, asks)
+
+
+def _top(px: str | None, sz: str | None, n: int | None) -> wire.Level | None:
+    # A side's best level from its numbers (None: an empty side).
     if px is None or sz is None or n is None:
         return None
-    return _new_level(Decimal(px.decode()), Decimal(sz.decode()), int(n))
+    return _new_level(Decimal(px), Decimal(sz), n)
 
 
 # A quiet book is pushed again with a new time only: a frame that ends with the very
@@ -172,20 +221,46 @@ _CTX_RE = re.compile(
 _BBO_PREFIX, _CTX_PREFIX = b'{"channel":"bbo",', b'{"channel":"activeAssetCtx",'
 
 
+def _bbo_fields_re(raw: bytes) -> BboFields | None:
+    # The reference reader of a compact bbo (`_scan.bbo` in C).
+    match = _BBO_RE.fullmatch(raw.decode("latin-1"))
+    if match is None:
+        return None
+    coin, time_ms, bpx, bsz, bn, apx, asz, an = match.groups()
+    return coin, int(time_ms), bpx, bsz, int(bn), apx, asz, int(an)
+
+
+def _ctx_fields_re(raw: bytes) -> CtxFields | None:
+    # The reference reader of a compact asset context (`_scan.ctx` in C).
+    match = _CTX_RE.fullmatch(raw.decode("latin-1"))
+    if match is None:
+        return None
+    (coin, funding, oi, prev, ntl, premium, oracle, mark, mid, bid, ask,
+     base) = match.groups()  # fmt: skip
+    return coin, funding, oi, prev, ntl, premium, oracle, mark, mid, bid, ask, base
+
+
+_bbo_fields: Final[Callable[[bytes], BboFields | None]] = (
+    _bbo_fields_re if _scan is None else _scan.bbo)
+_ctx_fields: Final[Callable[[bytes], CtxFields | None]] = (
+    _ctx_fields_re if _scan is None else _scan.ctx)
+
+
 def compact_quote(raw: bytes) -> wire.Bbo | wire.AssetCtx | None:
     if raw.startswith(_BBO_PREFIX):
-        if (bbo := _BBO_RE.fullmatch(raw.decode("latin-1"))) is None:
+        if (bbo := _bbo_fields(raw)) is None:
             return None
-        coin, time_ms, bpx, bsz, bn, apx, asz, an = bbo.groups()
-        return _new_bbo(coin, int(time_ms), _new_level(Decimal(bpx), Decimal(bsz), int(bn)),
-                        _new_level(Decimal(apx), Decimal(asz), int(an)))
+        coin, time_ms, bpx, bsz, bn, apx, asz, an = bbo
+        return _new_bbo(coin, time_ms, _new_level(Decimal(bpx), Decimal(bsz), bn),
+                        _new_level(Decimal(apx), Decimal(asz), an))
     if raw.startswith(_CTX_PREFIX):
-        if (ctx := _CTX_RE.fullmatch(raw.decode("latin-1"))) is None:
+        if (ctx := _ctx_fields(raw)) is None:
             return None
-        funding, oi, prev, ntl, premium, oracle, mark, mid, bid, ask, base = map(
-            Decimal, ctx.groups()[1:])
-        return _new_asset_ctx(ctx[1], mark, oracle, mid, funding, oi, premium, (bid, ask),
-                              ntl, prev, base)
+        coin, funding, oi, prev, ntl, premium, oracle, mark, mid, bid, ask, base = ctx
+        return _new_asset_ctx(coin, Decimal(mark), Decimal(oracle), Decimal(mid),
+                              Decimal(funding), Decimal(oi), Decimal(premium),
+                              (Decimal(bid), Decimal(ask)), Decimal(ntl), Decimal(prev),
+                              Decimal(base))
     return None
 
 
