@@ -475,6 +475,34 @@ def test_a_quiet_book_shares_the_last_ladders_and_a_changed_one_does_not() -> No
     assert changed == _exact(orjson.dumps(moved))
 
 
+
+@MANY
+@given(st.sampled_from(sorted(FRAMES)).flatmap(
+    lambda channel: st.lists(FRAMES[channel].filter(lambda f: _usual(f)), min_size=2,
+                             max_size=4)),
+    st.data())
+def test_a_number_unchanged_since_the_last_frame_is_reused_and_a_changed_one_read(
+        frames: list[dict[str, Any]], data: st.DataObject) -> None:  # fmt: skip
+    # Consecutive frames of a channel, each field kept from the one before or not: each
+    # reads as the exact reader reads it, to the text ("1.0" after "1" is "1.0").
+    for previous, frame in zip(frames, frames[1:], strict=False):
+        for path in _paths(frame):
+            value = _at(frame, path)[path[-1]]
+            if isinstance(value, str) and data.draw(st.booleans()):
+                with contextlib.suppress(KeyError, IndexError, TypeError):
+                    kept = _at(previous, path)[path[-1]]
+                    _at(frame, path)[path[-1]] = kept if isinstance(kept, str) else value
+    for frame in frames:
+        _same_as_exact(orjson.dumps(frame))
+    book, same_value = REAL_BOOKS[0], copy.deepcopy(REAL_BOOKS[0])
+    top = same_value["data"]["levels"][0][0]
+    top["px"] = top["px"] + ".0" if "." not in top["px"] else top["px"] + "0"
+    first, second = parse_frame(orjson.dumps(book)), parse_frame(orjson.dumps(same_value))
+    assert isinstance(first, wire.L2Book) and isinstance(second, wire.L2Book)
+    assert first.bids.best is not None and second.bids.best is not None
+    assert first.bids.best.px == second.bids.best.px
+    assert str(second.bids.best.px) == top["px"]  # the text read, not the last one
+
 def _refuse_module() -> Any:
     stub = mock.Mock()
     stub.loads.side_effect = AssertionError("the frame was decoded")
