@@ -32,7 +32,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Final
 
 from hip3term.book.features import (
     VOL_WINDOWS_S,
@@ -69,8 +69,8 @@ __all__ = [
     "TradesFrame",
 ]
 
-_NS_PER_S = 1_000_000_000
-_NS_PER_MS = 1_000_000
+_NS_PER_S: Final = 1_000_000_000
+_NS_PER_MS: Final = 1_000_000
 _COUNTERS = ("stale_frames", "crossed", "other_coin", "duplicate_trades")
 
 
@@ -398,7 +398,7 @@ class MarketState:
         rule that reads only those on every update (see `book.features.OracleFeatures`)."""
         bbo = self._bbo
         bid, ask = (self._book_bid, self._book_ask) if bbo is None else (bbo.bid, bbo.ask)
-        return _tuple_new(OracleFeatures, self._oracle_features(
+        return _tuple_new(_ORACLE_FEATURES, self._oracle_features(
             now_ns, bid, ask, self._book_reason(now_ns, bid, ask)))
 
     def _book_reason(self, now_ns: int, bid: LevelLike | None, ask: LevelLike | None) -> str:
@@ -451,12 +451,12 @@ class MarketState:
                     cached[2] != ask_px):
                 raw = dislocation_bps(float(bid_px), float(ask_px), oracle)
                 cached = self._pair_cache = (oracle, bid_px, ask_px, None if raw is None else (
-                    _tuple_new(Feature, (raw[0], "")), _tuple_new(Feature, (raw[1], ""))))
+                    _tuple_new(_FEATURE, (raw[0], "")), _tuple_new(_FEATURE, (raw[1], ""))))
             pair = cached[3]
         if pair is None:
             bad = Feature.invalid(reason or "oracle price not positive")
-            return bad, bad, mark_oracle, _tuple_new(Feature, (age_s, ""))
-        return pair[0], pair[1], mark_oracle, _tuple_new(Feature, (age_s, ""))
+            return bad, bad, mark_oracle, _tuple_new(_FEATURE, (age_s, ""))
+        return pair[0], pair[1], mark_oracle, _tuple_new(_FEATURE, (age_s, ""))
 
     def _ctx_derived(self, ctx: AssetContext) -> _CtxDerived:
         # the oracle as a float and mark-oracle, kept for `ctx` (and for a later context
@@ -481,7 +481,7 @@ class MarketState:
         if kept is not None and kept[0] is values:  # the tracker's same answer
             return kept[1]
         if None not in values:
-            features = tuple([_tuple_new(Feature, (value, "")) for value in values])
+            features = tuple([_tuple_new(_FEATURE, (value, "")) for value in values])
             self._vol_cache = (values, features)
             return features
         covered_s = vol.covered_ns(now_ns) / _NS_PER_S
@@ -500,14 +500,17 @@ class MarketState:
         total = self._flow.value(exch_now)
         kept = self._flow_cache
         if kept is None or kept[0] is not total:  # the same sum object: nothing came or left
-            kept = self._flow_cache = (total, _tuple_new(Feature, (float(total), "")))
+            kept = self._flow_cache = (total, _tuple_new(_FEATURE, (float(total), "")))
         return kept[1]
 
 
-# `_tuple_new(Feature, (value, ""))` is `Feature(value)` (and `_tuple_new(OracleFeatures,
+# `_tuple_new(_FEATURE, (value, ""))` is `Feature(value)` (and `_tuple_new(_ORACLE_FEATURES,
 # four)` is `OracleFeatures(*four)`) without the named tuple's Python-level constructor:
 # the hot paths build a few of them on every update
-_tuple_new = tuple.__new__
+_tuple_new: Final = tuple.__new__
+# (Final: compiled code reads them from C statics, not from the module's dict)
+_FEATURE: Final = Feature
+_ORACLE_FEATURES: Final = OracleFeatures
 _Pair = tuple[Feature[float], Feature[float]]
 _CtxDerived = tuple[AssetContext, Decimal, Decimal, float, Feature[float]]
 

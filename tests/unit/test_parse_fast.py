@@ -16,10 +16,11 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
+import itertools
 import json
 import pickle
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -37,17 +38,10 @@ FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 MANY = settings(max_examples=250, deadline=None)  # no deadline: never depend on timing
 
 
-@contextlib.contextmanager
-def _exact_readers_only() -> Iterator[None]:  # the parser without its fast paths
-    with (mock.patch.object(parse, "_compact_book", lambda raw: None),
-          mock.patch.object(parse, "_compact_quote", lambda raw: None),
-          mock.patch.object(parse, "_repeated_book", lambda raw: None)):
-        yield
-
-
 def _exact(raw: bytes | str) -> object:
-    with _exact_readers_only():
-        return parse_frame(raw)
+    # The parser without its fast paths (its own entry point: the compiled parser calls
+    # the fast paths directly, so patching their names would not remove them)
+    return parse.parse_exact(raw)
 
 
 def _same_as_exact(raw: bytes | str) -> object:
@@ -308,10 +302,9 @@ def test_real_books_take_the_compact_path_and_read_alike(msg: dict[str, Any]) ->
     assert book.asks.sizes() == tuple(Decimal(r["sz"]) for r in asks)
 
 
-@pytest.mark.parametrize(("channel", "exact"), [("bbo", "_bbo"),
-                                                ("activeAssetCtx", "_asset_ctx")])
+@pytest.mark.parametrize("channel", ["bbo", "activeAssetCtx"])
 def test_real_quotes_and_contexts_of_the_usual_shape_skip_the_exact_reader(
-        channel: str, exact: str) -> None:
+        channel: str) -> None:
     # The usual shape: both quote sides; every context field, none null.
     usual = [m for m in _real_frames(channel)
              if (None not in m["data"]["bbo"] if channel == "bbo" else
@@ -319,8 +312,11 @@ def test_real_quotes_and_contexts_of_the_usual_shape_skip_the_exact_reader(
                  and None not in m["data"]["ctx"].values())]
     assert usual
     expected = [_exact(orjson.dumps(m)) for m in usual]
-    with mock.patch.object(parse, exact, _refuse):
+    assert all(type(e) is (wire.Bbo if channel == "bbo" else wire.AssetCtx) for e in expected)
+    with mock.patch.dict(parse._READERS, {channel: _refuse}):  # what the parser calls
         assert [parse_frame(orjson.dumps(m)) for m in usual] == expected
+        refused = _exact(orjson.dumps(usual[0]))  # (the patch holds)
+        assert isinstance(refused, wire.ParseError) and "exact reader" in refused.detail
 
 
 @MANY
@@ -485,7 +481,7 @@ def test_a_number_unchanged_since_the_last_frame_is_reused_and_a_changed_one_rea
         frames: list[dict[str, Any]], data: st.DataObject) -> None:  # fmt: skip
     # Consecutive frames of a channel, each field kept from the one before or not: each
     # reads as the exact reader reads it, to the text ("1.0" after "1" is "1.0").
-    for previous, frame in zip(frames, frames[1:], strict=False):
+    for previous, frame in itertools.pairwise(frames):
         for path in _paths(frame):
             value = _at(frame, path)[path[-1]]
             if isinstance(value, str) and data.draw(st.booleans()):

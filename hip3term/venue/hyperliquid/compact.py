@@ -56,7 +56,14 @@ UNSIGNED = r"[0-9]++(?:\.[0-9]++)?+"
 # `object.__setattr__` itself: mypyc compiles it to a direct C call, without a Python frame
 # or a bound setter): the same objects (wire's classes have no __post_init__, and
 # `_fields_are` holds the names written here to the classes' fields), in half the time.
-_new = object.__new__
+_new: Final = object.__new__
+# the classes built here, read from C statics by compiled code (Final), not the module's dict
+_LEVEL: Final = wire.Level
+_L2BOOK: Final = wire.L2Book
+_BBO: Final = wire.Bbo
+_ASSET_CTX: Final = wire.AssetCtx
+_from_json: Final = wire.Ladder.from_json
+_DECIMAL: Final = Decimal
 
 
 def _fields_are(cls: type, names: str) -> None:
@@ -88,7 +95,7 @@ class _Numbers:
         last = self._last[field]
         if last[0] == text:  # never the initial "": a number has a digit
             return last[1]
-        value = Decimal(text)
+        value = _DECIMAL(text)
         self._last[field] = (text, value)
         return value
 
@@ -97,7 +104,7 @@ _NO_NUMBER: Final = Decimal(0)
 
 
 def _new_level(px: Decimal, sz: Decimal, n: int) -> wire.Level:
-    level = _new(wire.Level)
+    level = _new(_LEVEL)
     object.__setattr__(level, "px", px)
     object.__setattr__(level, "sz", sz)
     object.__setattr__(level, "n", n)
@@ -105,7 +112,7 @@ def _new_level(px: Decimal, sz: Decimal, n: int) -> wire.Level:
 
 
 def _new_book(coin: str, time_ms: int, bids: wire.Ladder, asks: wire.Ladder) -> wire.L2Book:
-    book = _new(wire.L2Book)
+    book = _new(_L2BOOK)
     object.__setattr__(book, "coin", coin)
     object.__setattr__(book, "time_ms", time_ms)
     object.__setattr__(book, "bids", bids)
@@ -114,7 +121,7 @@ def _new_book(coin: str, time_ms: int, bids: wire.Ladder, asks: wire.Ladder) -> 
 
 
 def _new_bbo(coin: str, time_ms: int, bid: wire.Level, ask: wire.Level) -> wire.Bbo:
-    bbo = _new(wire.Bbo)
+    bbo = _new(_BBO)
     object.__setattr__(bbo, "coin", coin)
     object.__setattr__(bbo, "time_ms", time_ms)
     object.__setattr__(bbo, "bid", bid)
@@ -125,7 +132,7 @@ def _new_bbo(coin: str, time_ms: int, bid: wire.Level, ask: wire.Level) -> wire.
 def _new_asset_ctx(coin: str, mark: Decimal, oracle: Decimal, mid: Decimal, funding: Decimal,
                    oi: Decimal, premium: Decimal, impact: tuple[Decimal, Decimal],
                    ntl: Decimal, prev: Decimal, base: Decimal) -> wire.AssetCtx:  # fmt: skip
-    ctx = _new(wire.AssetCtx)
+    ctx = _new(_ASSET_CTX)
     object.__setattr__(ctx, "coin", coin)
     object.__setattr__(ctx, "mark_px", mark)
     object.__setattr__(ctx, "oracle_px", oracle)
@@ -189,8 +196,8 @@ def compact_book(raw: bytes) -> wire.L2Book | None:
         return None
     coin, time_ms, bid_text, bid_count, bpx, bsz, bn, ask_text, ask_count, apx, asz, an, at = (
         fields)
-    bids = wire.Ladder.from_json(bid_text, bid_count, _top(bpx, bsz, bn, 0))
-    asks = wire.Ladder.from_json(ask_text, ask_count, _top(apx, asz, an, 2))
+    bids = _from_json(bid_text, bid_count, _top(bpx, bsz, bn, 0))
+    asks = _from_json(ask_text, ask_count, _top(apx, asz, an, 2))
     _last_levels.entry = (raw[at:], bids, asks)
     return _new_book(coin, time_ms, bids, asks)
 
@@ -202,7 +209,7 @@ def _top(px: str | None, sz: str | None, n: int | None, side: int) -> wire.Level
     return _new_level(_book_numbers.get(side, px), _book_numbers.get(side + 1, sz), n)
 
 
-_book_numbers = _Numbers(4)  # the tops' px and sz
+_book_numbers: Final = _Numbers(4)  # the tops' px and sz
 
 
 # A quiet book is pushed again with a new time only: a frame that ends with the very
@@ -219,7 +226,7 @@ class _LastLevels:
         self.entry: tuple[bytes, wire.Ladder, wire.Ladder] | None = None
 
 
-_last_levels = _LastLevels()
+_last_levels: Final = _LastLevels()
 
 
 def repeated_book(raw: bytes) -> wire.L2Book | None:
@@ -245,7 +252,8 @@ _CTX_RE = re.compile(
     rf'"dayNtlVlm":"{_NUMBER}","premium":"{_SIGNED_NUMBER}","oraclePx":"{_NUMBER}",'
     rf'"markPx":"{_NUMBER}","midPx":"{_NUMBER}","impactPxs":\["{_NUMBER}","{_NUMBER}"\],'
     rf'"dayBaseVlm":"{_NUMBER}"\}}\}}\}}')
-_BBO_PREFIX, _CTX_PREFIX = b'{"channel":"bbo",', b'{"channel":"activeAssetCtx",'
+_BBO_PREFIX: Final = b'{"channel":"bbo",'
+_CTX_PREFIX: Final = b'{"channel":"activeAssetCtx",'
 
 
 def _bbo_fields_re(raw: bytes) -> BboFields | None:
@@ -273,8 +281,8 @@ _ctx_fields: Final[Callable[[bytes], CtxFields | None]] = (
     _ctx_fields_re if _scan is None else _scan.ctx)
 
 
-_bbo_numbers = _Numbers(4)
-_ctx_numbers = _Numbers(11)
+_bbo_numbers: Final = _Numbers(4)
+_ctx_numbers: Final = _Numbers(11)
 
 
 def compact_quote(raw: bytes) -> wire.Bbo | wire.AssetCtx | None:

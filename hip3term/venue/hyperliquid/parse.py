@@ -487,6 +487,16 @@ def parse_frame(raw: bytes | bytearray | memoryview | str) -> Event | ParseError
                     return book
             elif (quote := _compact_quote(raw)) is not None:
                 return quote
+    except Exception as exc:  # a parser bug must not escape into the feed; report it
+        return ParseError(_K.INTERNAL, f"{type(exc).__name__}: {exc}"[:200], None)
+    return parse_exact(raw)
+
+
+def parse_exact(raw: bytes | bytearray | memoryview | str) -> Event | ParseError:
+    """`parse_frame` without its fast paths: the frame decoded and read by the exact
+    readers, which name any fault. What the fast paths must agree with (they may only
+    refuse a frame to this), and what the tests compare them with."""
+    try:
         try:
             frame = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
