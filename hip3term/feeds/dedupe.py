@@ -74,6 +74,16 @@ class Verdict:
         object.__setattr__(self, "backwards", backwards)
 
 
+class _Last:
+    # The last frame of one market's book or bbo stream: its bytes (None after a new
+    # connection: the resubscribe snapshot is delivered) and the newest exchange time.
+    __slots__ = ("raw", "time_ms")
+
+    def __init__(self, raw: bytes | None, time_ms: int) -> None:
+        self.raw = raw
+        self.time_ms = time_ms
+
+
 class FrameFilter:
     """Remembers recent frames and keys to drop copies. One per client, kept across
     reconnects (a resubscribe snapshot repeats what was already delivered).
@@ -84,25 +94,33 @@ class FrameFilter:
 
     def __init__(self, memory: int = 10_000) -> None:
         self._memory = memory
-        self._last_raw: dict[tuple[str, str], bytes] = {}
-        self._last_ms: dict[tuple[str, str], int] = {}
+        # books and bbos (most frames): one record per coin, found by the coin alone
+        self._books: dict[str, _Last] = {}
+        self._bbos: dict[str, _Last] = {}
+        self._last_raw: dict[tuple[str, str], bytes] = {}  # orderUpdates
+        self._last_ms: dict[tuple[str, str], int] = {}  # trades
         self._keys: dict[str, _RecentKeys[tuple[object, ...]]] = {}
 
     def new_connection(self) -> None:
         """Forget the last frames (not the trade and fill keys): the snapshots sent on
         resubscribe are delivered even when identical to the last ones."""
         self._last_raw.clear()
+        for last in (*self._books.values(), *self._bbos.values()):
+            last.raw = None
 
     def check(self, event: Event, raw: bytes) -> Verdict:
         """Classify a parsed data message received as `raw`."""
         if isinstance(event, _SNAPSHOTS):  # most frames: in line
-            key = (event.channel, event.coin)
-            if self._last_raw.get(key) == raw:
+            lasts = self._books if isinstance(event, L2Book) else self._bbos
+            last, time_ms = lasts.get(event.coin), event.time_ms
+            if last is None:
+                lasts[event.coin] = _Last(raw, time_ms)
+                return Verdict(event)
+            if last.raw == raw:
                 return Verdict(None, 1)
-            self._last_raw[key] = raw
-            last, time_ms = self._last_ms.get(key), event.time_ms
-            if last is None or time_ms >= last:
-                self._last_ms[key] = time_ms
+            last.raw = raw
+            if time_ms >= last.time_ms:
+                last.time_ms = time_ms
                 return Verdict(event)
             return Verdict(event, 0, True)
         if isinstance(event, _PASSED):

@@ -188,8 +188,9 @@ def _quote(coin: str, time_ms: int) -> Bbo:
     return Bbo(coin, time_ms, level, level)
 
 
-SNAPSHOTS = st.lists(st.tuples(st.sampled_from(["bbo", "l2Book"]), st.sampled_from("AB"),
-                               st.integers(0, 5), st.sampled_from([b"x", b"y", b"z"])),
+SNAPSHOTS = st.lists(st.tuples(st.sampled_from(["bbo", "l2Book", "reconnect"]),
+                               st.sampled_from("AB"), st.integers(0, 5),
+                               st.sampled_from([b"x", b"y", b"z"])),
                      max_size=30)
 
 
@@ -198,11 +199,16 @@ SNAPSHOTS = st.lists(st.tuples(st.sampled_from(["bbo", "l2Book"]), st.sampled_fr
 def test_snapshots_follow_the_documented_rules(frames: list[tuple[str, str, int, bytes]]
                                                ) -> None:
     # The rules of feeds.health, per channel and coin: a byte-identical copy of the last
-    # frame is a duplicate; an exchange time below the newest seen is delivered, flagged.
+    # frame is a duplicate; an exchange time below the newest seen is delivered, flagged;
+    # a new connection forgets the last frames, not the newest times.
     filters = FrameFilter()
     last_raw: dict[tuple[str, str], bytes] = {}
     newest: dict[tuple[str, str], int] = {}
     for channel, coin, time_ms, raw in frames:
+        if channel == "reconnect":
+            filters.new_connection()
+            last_raw.clear()
+            continue
         event = (_quote(coin, time_ms) if channel == "bbo"
                  else L2Book(coin, time_ms, Ladder(), Ladder()))
         verdict, key = filters.check(event, raw), (channel, coin)
