@@ -407,3 +407,86 @@ def test_hip3_fee_scale_matches_the_protocol_table(scale: str, growth: bool,
 
     taker, _ = hip3_fee_rates(Decimal(scale), growth_mode=growth)
     assert taker == BASE_TAKER_FEE_RATE * Decimal(taker_units)
+
+
+# --- the same responses again: the same directory ---------------------------------------
+
+
+def _fresh(value: Any) -> Any:
+    return json.loads(json.dumps(value))  # new objects, as a new answer decodes
+
+
+def test_the_same_responses_give_the_same_directory(perp_dexs: list[Any],
+                                                    meta_xyz: dict[str, Any]) -> None:
+    first = AssetDirectory.from_responses(_fresh(perp_dexs), {"xyz": _fresh(meta_xyz)})
+    again = AssetDirectory.from_responses(_fresh(perp_dexs), {"xyz": _fresh(meta_xyz)})
+    assert again is first
+    parsed = AssetDirectory._parse(perp_dexs, {"xyz": meta_xyz})  # no memo
+    assert again.markets("xyz") == parsed.markets("xyz")
+    assert again.dexes == parsed.dexes and again.dex_index("xyz") == parsed.dex_index("xyz")
+
+
+def test_a_kept_directory_does_not_follow_its_responses(perp_dexs: list[Any],
+                                                        meta_xyz: dict[str, Any]) -> None:
+    dexs, meta = _fresh(perp_dexs), _fresh(meta_xyz)
+    kept = AssetDirectory.from_responses(dexs, {"xyz": meta})
+    meta["universe"][7]["szDecimals"] = 1  # the caller's objects change afterwards
+    changed = AssetDirectory.from_responses(dexs, {"xyz": meta})
+    assert changed is not kept and changed.lookup("xyz:COIN").sz_decimals == 1
+    assert kept.lookup("xyz:COIN").sz_decimals == 3
+    again = AssetDirectory.from_responses(_fresh(perp_dexs), {"xyz": _fresh(meta_xyz)})
+    assert again.lookup("xyz:COIN").sz_decimals == 3
+    kept.markets("xyz").clear()  # what a shared directory hands out is a copy
+    assert len(kept.markets("xyz")) == 124
+
+
+class _Name(str):
+    pass
+
+
+@pytest.mark.parametrize("change", ["nan", "tuple", "bool", "str_subclass", "infinite"])
+def test_look_alike_responses_are_read_as_themselves(perp_dexs: list[Any],
+                                                     meta_xyz: dict[str, Any],
+                                                     change: str) -> None:
+    # Each change keeps the JSON text of a response already read (or leaves it with none),
+    # but not its meaning: the answer is what reading this one gives, never the kept one.
+    base = _fresh(meta_xyz)
+    base["universe"][7]["isDelisted"] = None
+    kept = AssetDirectory.from_responses(_fresh(perp_dexs), {"xyz": base})
+    assert not kept.lookup("xyz:COIN").is_delisted
+    meta, dexs = copy.deepcopy(base), _fresh(perp_dexs)
+    coin = meta["universe"][7]
+    if change == "nan":
+        coin["isDelisted"] = float("nan")  # orjson writes NaN as null; bool(NaN) is True
+    elif change == "infinite":
+        coin["isDelisted"] = float("inf")
+    elif change == "tuple":
+        meta["universe"] = tuple(meta["universe"])
+    elif change == "bool":
+        coin["szDecimals"] = True  # the text of 1 differs, but == 1
+        coin["isDelisted"] = None
+    else:
+        coin["name"] = _Name(coin["name"])
+    expected: Any
+    try:
+        expected = AssetDirectory._parse(dexs, {"xyz": meta}).markets("xyz")
+    except MarketError as exc:
+        expected = exc.message
+    try:
+        got: Any = AssetDirectory.from_responses(dexs, {"xyz": meta})
+    except MarketError as exc:
+        got = exc.message
+    else:
+        assert got is not kept
+        got = got.markets("xyz")
+        assert [type(m.name) for m in got] == [type(m.name) for m in expected]
+    assert got == expected
+
+
+def test_refused_responses_are_refused_every_time(perp_dexs: list[Any],
+                                                  meta_xyz: dict[str, Any]) -> None:
+    meta = _fresh(meta_xyz)
+    meta["universe"][3]["maxLeverage"] = -1
+    for _ in range(2):
+        with pytest.raises(MarketError, match="maxLeverage"):
+            AssetDirectory.from_responses(_fresh(perp_dexs), {"xyz": meta})
