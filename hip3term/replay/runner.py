@@ -214,17 +214,19 @@ class ReplaySession:
         config: the replay.
         clock: the loop's virtual clock.
         pacer: the loop's pacer (shown in snapshots).
+        reader: `config.recording` opened and not read yet, if the caller has it (its
+            header read once per replay, not once per reader).
     """
 
     skip_idle_ticks: ClassVar[bool] = True
     """False: every tick runs in full (the engine's `skip_idle_ticks`); what skipping idle
     ticks must be indistinguishable from (tests, diagnosis)."""
 
-    def __init__(self, config: ReplayConfig, clock: VirtualClock,
-                 pacer: Pacer | None = None) -> None:  # fmt: skip
+    def __init__(self, config: ReplayConfig, clock: VirtualClock, pacer: Pacer | None = None,
+                 *, reader: RecordingReader | None = None) -> None:  # fmt: skip
         settings = config.settings
         self.config, self.clock, self.pacer, self.settings = config, clock, pacer, settings
-        self.reader = RecordingReader(config.recording)
+        self.reader = RecordingReader(config.recording) if reader is None else reader
         header = self.reader.header
         strategy = load_strategy(settings.strategy.name, settings.strategy.params)
         self.rows = _Rows(clock)
@@ -416,7 +418,7 @@ class ReplaySession:
                        str(f["fee"]), f["cloid"]) for f in self.rows.tables["fills"])  # fmt: skip
         start = recorded_start_ns(self.reader.header)
         virtual_s = (self.clock.ns - start) / 1e9
-        counters = dataclasses.asdict(self.venue.counters)
+        counters = self.venue.counters.as_dict()
         meta = {"source": "replay", "market": self.engine.market,
                 "strategy": self.engine.strategy.name, **self.config.describe(),
                 "recording_damage": self.reader.damage}
@@ -471,13 +473,13 @@ def replay(config: ReplayConfig) -> ReplayResult:
     else:
         raise RuntimeError("a replay runs its own (virtual-time) event loop: call it from a "
                            "thread without one, e.g. with asyncio.to_thread")
-    header = RecordingReader(config.recording).header
-    clock = VirtualClock(recorded_start_ns(header))
+    reader = RecordingReader(config.recording)
+    clock = VirtualClock(recorded_start_ns(reader.header))
     pacer = Pacer(config.speed)
     started = time.perf_counter()
 
     async def main() -> ReplaySession:
-        session = ReplaySession(config, clock, pacer)
+        session = ReplaySession(config, clock, pacer, reader=reader)
         await session.run()
         return session
 

@@ -23,7 +23,7 @@ Definitions (bps = 1e-4):
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from decimal import Decimal
 
 from hip3term.strategy.context import FillLike
@@ -181,8 +181,13 @@ class MetricsSnapshot:
 
     def as_dict(self) -> dict[str, str | float | int | None]:
         """JSON-friendly values (Decimals as exact strings) for the journal."""
-        return {key: str(value) if isinstance(value, Decimal) else value
-                for key, value in asdict(self).items()}
+        # the fields are plain values: read directly, not through `asdict`'s deep copy
+        # (which asks every int whether it is a dataclass: a replay's report reads this)
+        return {name: str(value) if isinstance(value := getattr(self, name), Decimal)
+                else value for name in _SNAPSHOT_FIELDS}  # fmt: skip
+
+
+_SNAPSHOT_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(MetricsSnapshot))
 
 
 @dataclass(slots=True)

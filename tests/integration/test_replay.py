@@ -31,6 +31,7 @@ from hip3term.replay.clock import VirtualClock
 from hip3term.replay.exchange import RecordedBookExchange
 from hip3term.replay.runner import ReplayConfig, ReplaySession, replay_settings, run_replay
 from hip3term.replay.sweep import run_sweep
+from hip3term.replay.venue import VenueCounters
 from hip3term.venue.hyperliquid import wire
 from hip3term.venue.hyperliquid.actions import LimitType, order_action, order_wire
 from hip3term.venue.hyperliquid.parse import parse_frame
@@ -76,6 +77,9 @@ def test_two_replays_hash_the_same_fills_and_stress_changes_them(sim_recording: 
         first.report.extra["wall_s"] != second.report.extra["wall_s"])
     dropped = run_replay(sim_recording, settings(), overrides=EAGER, drop_frames=0.3, seed=7)
     assert dropped.report.extra["venue"]["dropped"] > 0
+    counters = dropped.report.extra["venue"]  # every counter, by name, as asdict gives it
+    assert list(counters) == [f.name for f in dataclasses.fields(VenueCounters)]
+    assert VenueCounters(**counters).as_dict() == dataclasses.asdict(VenueCounters(**counters))
     assert dropped.fill_hash != first.fill_hash
     again = run_replay(sim_recording, settings(), overrides=EAGER, drop_frames=0.3, seed=7)
     assert again.fill_hash == dropped.fill_hash  # the drops are seeded

@@ -6,6 +6,7 @@ is worked out by hand in the comments.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from decimal import Decimal
 from typing import Any
@@ -174,6 +175,11 @@ def test_pnl_time_to_flat_and_counts_over_trades() -> None:
     assert snap.fills == 4
     assert metrics.trips[0].expected_edge_bps == 30.0
     assert metrics.trips[1].expected_edge_bps is None
+    # the journal's row: every field, in order, Decimals as exact strings
+    assert snap.as_dict() == {k: str(v) if isinstance(v, Decimal) else v
+                              for k, v in dataclasses.asdict(snap).items()}  # fmt: skip
+    assert list(snap.as_dict()) == [f.name for f in dataclasses.fields(snap)]
+    assert snap.as_dict()["cumulative_pnl"] == "0.30"
 
 
 def test_empty_snapshot_has_no_averages_and_serializes() -> None:
