@@ -57,6 +57,12 @@ HOUSE: Final = "0x000000000000000000000000000000000000c33d"
 _ACCOUNT_CHANNELS: Final = frozenset({"orderUpdates", "userFills"})
 _BPS: Final = Decimal(10_000)
 _ZERO: Final = Decimal(0)
+# the messages `on_market` tells apart, as Final names: compiled, a Final is a C static,
+# `wire.L2Book` a lookup of the module's global and then of the module's attribute
+_BOOK: Final = wire.L2Book
+_BBO: Final = wire.Bbo
+_CTX: Final = wire.AssetCtx
+_TRADES: Final = wire.Trades
 
 _Side = list[tuple[Decimal, Decimal]]
 _Limits = tuple[Decimal | None, Decimal | None]  # (highest buy limit, lowest sell limit)
@@ -208,16 +214,16 @@ class RecordedBookExchange:
 
     def on_market(self, event: wire.Event) -> list[Push]:
         """A recorded market event at its exchange time; the account frames it caused."""
-        if isinstance(event, wire.L2Book):
+        if isinstance(event, _BOOK):
             self._book, self._bbo = event, None
             self._book_sides.clear()
-        elif isinstance(event, wire.Bbo):
+        elif isinstance(event, _BBO):
             self._bbo = event
-        elif isinstance(event, wire.AssetCtx):
+        elif isinstance(event, _CTX):
             self._tape.ctx, self._tape.mark, self._tape.oracle = (
                 event, event.mark_px, event.oracle_px)
             return []
-        elif isinstance(event, wire.Trades):
+        elif isinstance(event, _TRADES):
             return self._on_trades(event) if self._ahead else []
         else:
             return []

@@ -34,6 +34,7 @@ from __future__ import annotations
 import bisect
 import csv
 import math
+import struct
 from array import array
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -74,6 +75,10 @@ _NS_PER_MS: Final = 1_000_000
 _NS_PER_S: Final = 1_000_000_000
 _WORST: Final = 5
 _SERIES_CHANNELS: Final = frozenset({"l2Book", "bbo", "activeAssetCtx"})
+# Final: compiled, a module's Final names are C statics, its other globals dict lookups
+_BBO: Final = wire.Bbo
+_BOOK: Final = wire.L2Book
+_CTX: Final = wire.AssetCtx
 
 
 # ---------------------------------------------------------------- the market over time
@@ -85,21 +90,44 @@ class MarketSeries:
     Feed it with `observe(t_ns, event)` in time order; read with `mid_at`, `touch_at`,
     `oracle_at` (the last value at or before `t_ns`; None before the first or past
     `end_ns`).
+
+    Args:
+        chunk: tops and oracles are kept in lists of up to this many before they join the
+            arrays (a replay observes every frame: `array.append` is a method call).
     """
 
-    def __init__(self) -> None:
-        # arrays, not lists: 8 bytes a value (a 48-hour recording holds millions of tops)
-        self.top_ns = array("q")
-        self.bids = array("d")
-        self.asks = array("d")
-        self.oracle_ns = array("q")
-        self.oracles = array("d")
+    def __init__(self, chunk: int = 4096) -> None:
+        # arrays, not lists: 8 bytes a value (a 48-hour recording holds millions of tops);
+        # what came since the last flush waits in short lists (`_flush`), read through
+        # the properties below
+        self._top_ns = array("q")
+        self._bids = array("d")
+        self._asks = array("d")
+        self._oracle_ns = array("q")
+        self._oracles = array("d")
+        self._new_top_ns: list[int] = []
+        self._new_bids: list[float] = []
+        self._new_asks: list[float] = []
+        self._new_oracle_ns: list[int] = []
+        self._new_oracles: list[float] = []
+        self._chunk = max(1, chunk)
         self.start_ns: int | None = None
         self.end_ns = 0
-        # the Decimal prices behind the last floats seen: equal prices give equal floats,
-        # so an unchanged top or oracle is recognized without converting it again
-        self._last_top: tuple[Decimal | None, Decimal | None] | None = None
+        # The Decimal prices behind the last floats seen: equal prices give equal floats,
+        # so an unchanged top or oracle (or side) is recognized without converting it
+        # again. `_tops`, `_has_oracle`: a top, an oracle was kept (the arrays or the
+        # lists hold one).
+        self._bid_px: Decimal | None = None
+        self._ask_px: Decimal | None = None
+        self._seen_top = False
+        self._bid = math.nan
+        self._ask = math.nan
+        self._tops = False
+        self._kept_bid = math.nan  # the last top kept
+        self._kept_ask = math.nan
         self._last_oracle: Decimal | None = None
+        self._oracle = 0.0
+        self._has_oracle = False
         self.damage: str | None = None
         """The recording's damage, in words (`series_from_recording`; None: none)."""
 
@@ -109,33 +137,88 @@ class MarketSeries:
             self.start_ns = t_ns
         if t_ns > self.end_ns:
             self.end_ns = t_ns
-        if isinstance(event, wire.Bbo):
+        if isinstance(event, _BBO):
             self._top(t_ns, event.bid, event.ask)
-        elif isinstance(event, wire.L2Book):
+        elif isinstance(event, _BOOK):
             self._top(t_ns, event.bids.best, event.asks.best)
-        elif isinstance(event, wire.AssetCtx):
-            if event.oracle_px == self._last_oracle and self.oracles:
+        elif isinstance(event, _CTX):
+            oracle_px = event.oracle_px
+            if self._has_oracle and oracle_px == self._last_oracle:
                 return
-            self._last_oracle = event.oracle_px
-            oracle = float(event.oracle_px)
-            if not self.oracles or self.oracles[-1] != oracle:
-                self.oracle_ns.append(t_ns)
-                self.oracles.append(oracle)
+            self._last_oracle = oracle_px
+            oracle = float(oracle_px)
+            if not self._has_oracle or self._oracle != oracle:
+                self._has_oracle, self._oracle = True, oracle
+                self._new_oracle_ns.append(t_ns)
+                self._new_oracles.append(oracle)
+                if len(self._new_oracles) >= self._chunk:
+                    self._flush()
 
     def _top(self, t_ns: int, bid: wire.Level | None, ask: wire.Level | None) -> None:
         bid_px = None if bid is None else bid.px
         ask_px = None if ask is None else ask.px
-        last = self._last_top
-        if last is not None and last[0] == bid_px and last[1] == ask_px:
+        same_bid, same_ask = bid_px == self._bid_px, ask_px == self._ask_px
+        if self._seen_top and same_bid and same_ask:
             return
-        self._last_top = (bid_px, ask_px)
-        b = math.nan if bid_px is None else float(bid_px)
-        a = math.nan if ask_px is None else float(ask_px)
-        if self.bids and _same(self.bids[-1], b) and _same(self.asks[-1], a):
+        self._seen_top = True
+        # the float of a side whose price is unchanged is the one made from it before,
+        # except a zero's (equal Decimals give equal floats but for the sign of zero)
+        if not (same_bid and self._bid != 0.0):
+            self._bid = math.nan if bid_px is None else float(bid_px)
+        if not (same_ask and self._ask != 0.0):
+            self._ask = math.nan if ask_px is None else float(ask_px)
+        self._bid_px, self._ask_px = bid_px, ask_px
+        b, a = self._bid, self._ask
+        if self._tops and _same(self._kept_bid, b) and _same(self._kept_ask, a):
             return
-        self.top_ns.append(t_ns)
-        self.bids.append(b)
-        self.asks.append(a)
+        self._tops, self._kept_bid, self._kept_ask = True, b, a
+        self._new_top_ns.append(t_ns)
+        self._new_bids.append(b)
+        self._new_asks.append(a)
+        if len(self._new_top_ns) >= self._chunk:
+            self._flush()
+
+    def _flush(self) -> None:
+        # What waits in the lists joins the arrays.
+        if self._new_top_ns:
+            _extend(self._top_ns, self._new_top_ns)
+            _extend(self._bids, self._new_bids)
+            _extend(self._asks, self._new_asks)
+            self._new_top_ns, self._new_bids, self._new_asks = [], [], []
+        if self._new_oracle_ns:
+            _extend(self._oracle_ns, self._new_oracle_ns)
+            _extend(self._oracles, self._new_oracles)
+            self._new_oracle_ns, self._new_oracles = [], []
+
+    @property
+    def top_ns(self) -> array[int]:
+        """Times of the tops (ns), each a change of the best bid or ask."""
+        self._flush()
+        return self._top_ns
+
+    @property
+    def bids(self) -> array[float]:
+        """The best bid of each top (NaN: none)."""
+        self._flush()
+        return self._bids
+
+    @property
+    def asks(self) -> array[float]:
+        """The best ask of each top (NaN: none)."""
+        self._flush()
+        return self._asks
+
+    @property
+    def oracle_ns(self) -> array[int]:
+        """Times of the oracle prices (ns), each a change."""
+        self._flush()
+        return self._oracle_ns
+
+    @property
+    def oracles(self) -> array[float]:
+        """The oracle prices."""
+        self._flush()
+        return self._oracles
 
     def _index(self, times: array[int], t_ns: int) -> int | None:
         if t_ns > self.end_ns:
@@ -148,7 +231,7 @@ class MarketSeries:
         i = self._index(self.top_ns, t_ns)
         if i is None:
             return None
-        mid = (self.bids[i] + self.asks[i]) / 2
+        mid = (self._bids[i] + self._asks[i]) / 2
         return None if math.isnan(mid) else mid
 
     def touch_at(self, t_ns: int, is_buy: bool) -> float | None:
@@ -156,19 +239,19 @@ class MarketSeries:
         i = self._index(self.top_ns, t_ns)
         if i is None:
             return None
-        px = self.asks[i] if is_buy else self.bids[i]
+        px = self._asks[i] if is_buy else self._bids[i]
         return None if math.isnan(px) else px
 
     def oracle_at(self, t_ns: int) -> float | None:
         """The oracle price at `t_ns`."""
         i = self._index(self.oracle_ns, t_ns)
-        return None if i is None else self.oracles[i]
+        return None if i is None else self._oracles[i]
 
     def marks(self, position: float, cash: float, after_ns: int,
               before_ns: int) -> list[tuple[int, float]]:
         """(ms, cash + position * mid) at every change of the mid strictly after
         `after_ns` and before `before_ns` (none where one side of the book is missing)."""
-        times, bids, asks = self.top_ns, self.bids, self.asks
+        times, bids, asks = self.top_ns, self._bids, self._asks
         start = bisect.bisect_right(times, after_ns)
         stop = bisect.bisect_left(times, before_ns, lo=start)
         out = []
@@ -177,6 +260,12 @@ class MarketSeries:
             if not math.isnan(mid):
                 out.append((times[i] // _NS_PER_MS, cash + position * mid))
         return out
+
+
+def _extend(values: array[Any], items: list[Any]) -> None:
+    # `array.extend` of a list converts and stores item by item (as slowly as `append`);
+    # struct writes the same machine longs and doubles (NaN and -0.0 as they are) at once
+    values.frombytes(struct.pack(f"@{len(items)}{values.typecode}", *items))
 
 
 def _same(a: float, b: float) -> bool:

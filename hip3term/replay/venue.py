@@ -58,6 +58,10 @@ MARKET_CHANNELS: Final = frozenset({"l2Book", "bbo", "trades", "activeAssetCtx"}
 _FRAME_IN: Final = RecordKind.FRAME_IN
 _NS_PER_S: Final = 1_000_000_000
 _RESPONSES: Final = (wire.PostInfo, wire.PostAction, wire.PostError)
+# Final: compiled, a C static (`wire.Trades` is a lookup of the module's global, then of
+# the module's attribute, on every frame)
+_PARSE_ERROR: Final = wire.ParseError
+_TRADES: Final = wire.Trades
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,7 +219,7 @@ class ReplayVenue:
         # At the frame's exchange time: parse once, the exchange side and the series see
         # it; the engine gets it feed_ns later (unless it is lost in transit).
         event = parse_frame(raw)
-        if isinstance(event, wire.ParseError):
+        if isinstance(event, _PARSE_ERROR):
             self.counters.malformed += 1
             return False
         if event.channel not in MARKET_CHANNELS:
@@ -240,11 +244,15 @@ class ReplayVenue:
 
     def _mine(self, event: wire.Event) -> wire.Event | None:
         # Only the market's own frames (and trades): a session subscribes to its coin only.
-        if isinstance(event, wire.Trades):
-            trades = tuple(t for t in event.trades if t.coin == self._coin)
-            if len(trades) == len(event.trades):
+        if isinstance(event, _TRADES):
+            coin = self._coin
+            for trade in event.trades:  # usually all are: then the push is passed on
+                if trade.coin != coin:
+                    break
+            else:
                 return event
-            return wire.Trades(trades) if trades else None
+            trades = tuple(t for t in event.trades if t.coin == coin)
+            return _TRADES(trades) if trades else None
         return event if getattr(event, "coin", self._coin) == self._coin else None
 
     def _on_exchange(self, now: int, event: wire.Event) -> None:

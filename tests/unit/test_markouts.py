@@ -5,6 +5,7 @@ drawdown. Every expected number below was worked out by hand from the frames."""
 from __future__ import annotations
 
 import math
+from array import array
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -301,6 +302,109 @@ def test_series_equals_the_floats_converted_on_every_frame(
     assert all(_same_float(x, a) for x, (_, _, a) in zip(series.asks, tops, strict=True))
     assert list(zip(series.oracle_ns, series.oracles, strict=True)) == oracles
     assert series.start_ns == events[0][0] and series.end_ns == events[-1][0]
+
+
+class _EagerSeries:
+    # MarketSeries as it was before its tops waited in lists (every top converted and
+    # appended to the arrays as it came): what the series must read exactly like.
+    def __init__(self) -> None:
+        self.top_ns, self.bids, self.asks = array("q"), array("d"), array("d")
+        self.oracle_ns, self.oracles = array("q"), array("d")
+        self.start_ns: int | None = None
+        self.end_ns = 0
+        self._last_top: tuple[Decimal | None, Decimal | None] | None = None
+        self._last_oracle: Decimal | None = None
+
+    def observe(self, t_ns: int, event: Any) -> None:
+        if self.start_ns is None:
+            self.start_ns = t_ns
+        self.end_ns = max(self.end_ns, t_ns)
+        if isinstance(event, wire.Bbo):
+            self._top(t_ns, event.bid, event.ask)
+        elif isinstance(event, wire.L2Book):
+            self._top(t_ns, event.bids.best, event.asks.best)
+        elif isinstance(event, wire.AssetCtx):
+            if event.oracle_px == self._last_oracle and self.oracles:
+                return
+            self._last_oracle = event.oracle_px
+            oracle = float(event.oracle_px)
+            if not self.oracles or self.oracles[-1] != oracle:
+                self.oracle_ns.append(t_ns)
+                self.oracles.append(oracle)
+
+    def _top(self, t_ns: int, bid: Any, ask: Any) -> None:
+        bid_px = None if bid is None else bid.px
+        ask_px = None if ask is None else ask.px
+        last = self._last_top
+        if last is not None and last[0] == bid_px and last[1] == ask_px:
+            return
+        self._last_top = (bid_px, ask_px)
+        b = math.nan if bid_px is None else float(bid_px)
+        a = math.nan if ask_px is None else float(ask_px)
+        if self.bids and _same_float(self.bids[-1], b) and _same_float(self.asks[-1], a):
+            return
+        self.top_ns.append(t_ns)
+        self.bids.append(b)
+        self.asks.append(a)
+
+    def reads(self, t_ns: int) -> tuple[Any, ...]:
+        # MarketSeries' readers, as they were, over these arrays
+        series = MarketSeries()
+        series._top_ns, series._bids, series._asks = self.top_ns, self.bids, self.asks
+        series._oracle_ns, series._oracles = self.oracle_ns, self.oracles
+        series.end_ns = self.end_ns
+        return _reads(series, t_ns)
+
+
+def _reads(series: Any, t_ns: int) -> tuple[Any, ...]:
+    return (series.mid_at(t_ns), series.touch_at(t_ns, True), series.touch_at(t_ns, False),
+            series.oracle_at(t_ns), series.marks(2.0, -3.0, t_ns - 5_000, t_ns + 9_000))
+
+
+def _floats_repr(values: Any) -> list[str]:
+    return [repr(v) for v in values]  # NaN equal to NaN, -0.0 apart from 0.0
+
+
+_SIDE_PRICES = ["100", "100.0", "100.1", "100.10000000000000000001", "99.9", "0", "-0", None]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["bbo", "l2Book", "ctx", "trades"]),
+                          st.sampled_from(_SIDE_PRICES), st.sampled_from(_SIDE_PRICES),
+                          st.booleans()), min_size=1, max_size=60),
+       st.sampled_from([1, 2, 3, 4096]))
+def test_series_reads_exactly_as_the_eager_series(
+        frames: list[tuple[str, str | None, str | None, bool]], chunk: int) -> None:
+    # Random tops (equal prices written apart, prices with the same float, empty sides,
+    # signed zeros), oracles and trades; reads between frames and at the end, with the
+    # lists flushed every few tops or never before a read.
+    series, eager = MarketSeries(chunk=chunk), _EagerSeries()
+    for i, (kind, bid, ask, read) in enumerate(frames):
+        t_ns = START_MS * 1_000_000 + i * 1_000
+        if kind == "trades":
+            event: Any = wire.Trades(())
+        elif kind == "ctx":
+            event = _series_event("ctx", (bid or "100").lstrip("-") or "100", None, t_ns)
+        else:  # built here: the parser refuses "-0"
+            levels = [None if px is None else wire.Level(Decimal(px), Decimal(1), 1)
+                      for px in (bid, ask)]
+            event = (wire.Bbo(COIN, START_MS + i, levels[0], levels[1]) if kind == "bbo" else
+                     wire.L2Book(COIN, START_MS + i, *(wire.Ladder([lv] if lv else [])
+                                                       for lv in levels)))
+        series.observe(t_ns, event)
+        eager.observe(t_ns, event)
+        if read:
+            for at in (t_ns - 1_500, t_ns, t_ns + 1):
+                assert repr(_reads(series, at)) == repr(eager.reads(at))
+    assert list(series.top_ns) == list(eager.top_ns)
+    assert _floats_repr(series.bids) == _floats_repr(eager.bids)
+    assert _floats_repr(series.asks) == _floats_repr(eager.asks)
+    assert list(series.oracle_ns) == list(eager.oracle_ns)
+    assert _floats_repr(series.oracles) == _floats_repr(eager.oracles)
+    assert (series.start_ns, series.end_ns) == (eager.start_ns, eager.end_ns)
+    end = START_MS * 1_000_000 + len(frames) * 1_000
+    for at in range(START_MS * 1_000_000 - 1_000, end + 1_000, 500):
+        assert repr(_reads(series, at)) == repr(eager.reads(at))
 
 
 def test_resample_gives_a_column_per_time_slice() -> None:
