@@ -300,7 +300,10 @@ class Engine:
         # empty list of events is not emitted (a no-op): this runs 10 times a second
         age = self.data_age_s(now_ns)
         self._check_market_data(age)
-        if not self.observe and (events := self.gates.on_tick(now)):
+        # the gates' tick is the flattener's, which has nothing to do while it is idle
+        # (flat, no episode): asked here first, as the gates are interpreted code
+        if not self.observe and not self.flattener.idle and (
+                events := self.gates.on_tick(now)):  # fmt: skip
             self._emit(events)
         self._check_risk(now_ns, now, age)
         if self.host.ctx is not None and now_ns >= self._next_timer_ns:

@@ -134,3 +134,23 @@ def test_a_book_leaves_the_ticks_idle_and_a_new_asset_context_does_not() -> None
     assert eng.still_idle_until_ns() == 0
     ticks(eng, clock, 1)
     assert eng.still_idle_until_ns() == eng.idle_until_ns > 0
+
+
+def test_the_gates_tick_is_asked_only_when_the_flattener_is_not_idle() -> None:
+    # The engine's tick skips the gates' (interpreted) tick while the flattener is idle:
+    # exact, as the gates' tick is the flattener's, which then gives nothing.
+    eng, clock = engine()
+    asked: list[int] = []
+    gates_tick = eng.gates.on_tick
+
+    def spy(now_ms: int) -> list[Any]:
+        asked.append(now_ms)
+        return gates_tick(now_ms)
+
+    eng.gates.on_tick = spy  # type: ignore[method-assign]
+    assert eng.gates.flattener is eng.flattener and eng.flattener.idle
+    for _ in range(5):
+        clock.advance(100)
+        assert gates_tick(clock.now_ms()) == []
+        eng.on_tick()
+    assert asked == []
