@@ -3,9 +3,10 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-# the hot path mypyc compiles (hip3term/_native.py lists it); its record says the build is whole
+# the hot path mypyc compiles (hip3term/_native.py lists it: hip3term modules and the shipped
+# strategies' plugins/*/strategy.py); its record says the build is whole
 NATIVE := hip3term/_native.json
-NATIVE_SRC := $(addsuffix .py,$(subst .,/,$(shell sed -n 's/^    "\(hip3term[.a-z_]*\)",$$/\1/p' hip3term/_native.py)))
+NATIVE_SRC := $(addsuffix .py,$(subst .,/,$(shell sed -n 's/^    "\(\(hip3term\|plugins\)\.[.a-z_]*\)",$$/\1/p' hip3term/_native.py)))
 # and the modules written in C (_native.C_MODULES)
 NATIVE_SRC += $(shell find hip3term -name '*.c')
 

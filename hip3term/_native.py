@@ -1,10 +1,11 @@
 """The compiled hot path: which modules mypyc compiles, and the guard that keeps them honest.
 
 The per-frame and per-order path (parser, market state, features, engine, gates' callers,
-executor, tracker, replay venue, exchange and clock) is plain typed Python, checked by
-`mypy --strict`; `scripts/build_native.py` (run by `make`) compiles the modules named in
-`MODULES` with mypyc into extension modules beside their sources (1.7-1.8x faster replays,
-README). The Python source stays the reference: the same tests pass either way.
+executor, tracker, replay venue, exchange and clock, and the shipped strategies' callbacks)
+is plain typed Python, checked by `mypy --strict`; `scripts/build_native.py` (run by `make`)
+compiles the modules named in `MODULES` with mypyc into extension modules beside their
+sources (1.7-1.8x faster replays, README). The Python source stays the reference: the same
+tests pass either way.
 
 A compiled module must never run stale code. The build writes `_native.json`, the SHA-256
 of every compiled module's source; when this package is imported, `install()` compares
@@ -23,6 +24,17 @@ before (in the Python source it is the same code as the generated one). `AssetCo
 by identity (`eq=False`): each context received is a new record, which is all the engine's
 tick key asks, without comparing eight fields in Python. tests/unit/test_native.py holds
 each of them to that.
+
+The shipped strategies. `plugins/<name>/strategy.py` of the two shipped plugins is compiled
+too (their callbacks run on every frame: -4 % of a replay's instructions). A compiled
+`Strategy` subclass is a native class deriving the interpreted `Strategy`: the base's
+class attributes (declared `ClassVar`) stay class values and the callbacks plain methods,
+so the loader, the host and the replay benchmark (which swaps callbacks on the class) see
+what they saw. Their pydantic parameter models live in `params.py` beside them, not
+compiled (mypyc does not compile a class with a metaclass, and the C it writes for a
+`BaseModel` subclass does not build). Other plugins run interpreted, as before. One thing a
+compiled strategy refuses: an interpreted subclass of it (`TypeError: interpreted classes
+cannot inherit from compiled` on construction; in the Python source it works).
 """
 
 from __future__ import annotations
@@ -66,6 +78,8 @@ MODULES: Final = (
     "hip3term.venue.hyperliquid.compact",
     "hip3term.venue.hyperliquid.parse",
     "hip3term.venue.sim.matching",
+    "plugins.maker.strategy",
+    "plugins.oracle_dislocation.strategy",
 )
 """The modules mypyc compiles (`scripts/build_native.py`)."""
 

@@ -21,7 +21,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hip3term.book.features import Feature, Features
+from hip3term.book.features import Feature, Features, OracleFeatures
 from hip3term.core.clock import SimClock
 from hip3term.errors import RecordingError
 from hip3term.ml.dataset import (
@@ -229,7 +229,10 @@ def test_taker_signal_matches_the_plugin(buy: float | None, sell: float | None, 
     taker = OracleDislocation(OracleDislocationParams(taker_fee_bps=fee,
                                                       threshold_bps=threshold))
     features = _features(buy, sell)
-    theirs = taker._signal(features, fee)
+    # the plugin reads the oracle features alone (typed: compiled, it takes nothing else)
+    oracle = OracleFeatures(features.buy_dislocation_bps, features.sell_dislocation_bps,
+                            features.mark_oracle_bps, features.oracle_age_s)
+    theirs = taker._signal(oracle, fee)
     ours = taker_signal(features, 2 * fee, threshold)
     assert (None if theirs is None else theirs[:2]) == ours
 

@@ -22,6 +22,8 @@ from hip3term.execution.flatten import FlattenStep
 from hip3term.feeds.dedupe import Verdict
 from hip3term.positions.tracker import Position
 from hip3term.risk.latch import MarketHealth, RiskInputs
+from hip3term.strategy import StrategyParams
+from hip3term.strategy.loader import find_strategy
 from hip3term.venue.hyperliquid.wire import Trades
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -123,3 +125,35 @@ def test_hot_records_are_built_by_their_own_constructor_with_every_field(cls: ty
     for field in fields:
         if field.default is not dataclasses.MISSING:
             assert getattr(defaulted, field.name) == field.default
+
+
+# -- the shipped strategies (compiled too: see the module docstring of hip3term._native) ----
+
+
+@pytest.mark.parametrize("name", ["oracle_dislocation", "maker"])
+def test_a_compiled_strategy_keeps_the_plugin_contract(name: str) -> None:
+    cls = find_strategy(name)
+    assert cls.__module__ == f"plugins.{name}.strategy"
+    # the base's class attributes stay values on the class (a class attribute the base did
+    # not declare ClassVar would become an instance attribute of a native class)
+    assert cls.name == name and cls.description
+    assert type(cls.timer_interval_s) is float
+    assert issubclass(cls.Params, StrategyParams)
+    strategy = cls(cls.Params())
+    assert strategy.params == cls.Params() and strategy.status()
+    # every market-data and timer callback is its own method, and the class's callbacks can
+    # be replaced and restored (the replay benchmark's no-op strategy does)
+    callbacks = ("on_book", "on_bbo", "on_asset_ctx", "on_timer")
+    saved = {callback: cls.__dict__[callback] for callback in callbacks}
+    try:
+        for callback in callbacks:
+            setattr(cls, callback, _nothing)
+            assert getattr(strategy, callback)(None) == "nothing"
+    finally:
+        for callback, method in saved.items():
+            setattr(cls, callback, method)
+    assert all(cls.__dict__[callback] is saved[callback] for callback in callbacks)
+
+
+def _nothing(*_args: object) -> str:
+    return "nothing"
