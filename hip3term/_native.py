@@ -32,9 +32,11 @@ class attributes (declared `ClassVar`) stay class values and the callbacks plain
 so the loader, the host and the replay benchmark (which swaps callbacks on the class) see
 what they saw. Their pydantic parameter models live in `params.py` beside them, not
 compiled (mypyc does not compile a class with a metaclass, and the C it writes for a
-`BaseModel` subclass does not build). Other plugins run interpreted, as before. One thing a
-compiled strategy refuses: an interpreted subclass of it (`TypeError: interpreted classes
-cannot inherit from compiled` on construction; in the Python source it works).
+`BaseModel` subclass does not build). Other plugins run interpreted, as before. An
+operator's plugin may still extend a shipped strategy in Python: the classes are marked
+`mypyc_attr(allow_interpreted_subclasses=True)` (from `mypy-extensions`, a dependency), so
+the compiled code calls a subclass's overrides. A compiled strategy does check its
+arguments' types (a callback wants a real `StrategyContext`).
 """
 
 from __future__ import annotations

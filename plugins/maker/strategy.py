@@ -27,6 +27,9 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Final
+
+from mypy_extensions import mypyc_attr
 
 from hip3term.book.features import Features
 from hip3term.errors import MarketError
@@ -40,13 +43,13 @@ from plugins.maker.params import MakerParams
 
 __all__ = ["Maker", "MakerParams", "MakerState", "Quote", "next_state"]
 
-_NS_PER_S = 1_000_000_000
-_BPS = Decimal("0.0001")
-_CANCEL_REPEAT_NS = _NS_PER_S
-_REQUIRED = ("mid", "microprice", "spread_bps", "mark_oracle_bps", "oracle_age_s",
+_NS_PER_S: Final = 1_000_000_000
+_BPS: Final = Decimal("0.0001")
+_CANCEL_REPEAT_NS: Final = _NS_PER_S
+_REQUIRED: Final = ("mid", "microprice", "spread_bps", "mark_oracle_bps", "oracle_age_s",
              "rv_1s_bps", "rv_10s_bps")
-_FAILED = frozenset({"rejected", "denied", "failed"})
-_INSIDE_KEPT = 512  # prices one tick inside the book kept by best price (the touch revisits)
+_FAILED: Final = frozenset({"rejected", "denied", "failed"})
+_INSIDE_KEPT: Final = 512  # prices one tick inside the book kept by best price (the touch revisits)
 
 
 class MakerState(enum.StrEnum):
@@ -93,6 +96,7 @@ class Quote:
     placed_ns: int = 0
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # an operator's plugin may extend it
 class Maker(Strategy[MakerParams]):
     """The post-only maker (see the module docstring)."""
 

@@ -39,6 +39,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from decimal import Decimal
+from typing import Final
+
+from mypy_extensions import mypyc_attr
 
 from hip3term.book.features import Feature, Features, OracleFeatures
 from hip3term.errors import MarketError
@@ -55,10 +58,11 @@ from plugins.oracle_dislocation.params import OracleDislocationParams
 
 __all__ = ["OracleDislocation", "OracleDislocationParams"]
 
-_NS_PER_S = 1_000_000_000
-_FLATTEN_REPEAT_NS = 5 * _NS_PER_S
+_NS_PER_S: Final = 1_000_000_000
+_FLATTEN_REPEAT_NS: Final = 5 * _NS_PER_S
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # an operator's plugin may extend it
 class OracleDislocation(Strategy[OracleDislocationParams]):
     """The oracle-dislocation IOC taker (see the module docstring)."""
 

@@ -18,13 +18,16 @@ import pytest
 from hip3term import _native
 from hip3term.book.features import Feature, Features
 from hip3term.book.market_state import AssetContext
+from hip3term.core.clock import SimClock
 from hip3term.execution.flatten import FlattenStep
 from hip3term.feeds.dedupe import Verdict
 from hip3term.positions.tracker import Position
 from hip3term.risk.latch import MarketHealth, RiskInputs
 from hip3term.strategy import StrategyParams
+from hip3term.strategy.harness import StrategyHarness
 from hip3term.strategy.loader import find_strategy
 from hip3term.venue.hyperliquid.wire import Trades
+from tests.unit.test_strategy_api import coin_info
 
 ROOT = Path(__file__).resolve().parents[2]
 PROBE = ("import importlib, json, sys; from hip3term import _native; "
@@ -154,6 +157,27 @@ def test_a_compiled_strategy_keeps_the_plugin_contract(name: str) -> None:
             setattr(cls, callback, method)
     assert all(cls.__dict__[callback] is saved[callback] for callback in callbacks)
 
+
+
+# the callback a shipped strategy's own code calls, to override in a subclass
+INNER_CALL = {"oracle_dislocation": ("on_bbo", "on_book"), "maker": ("on_book", "evaluate")}
+
+
+@pytest.mark.parametrize("name", sorted(INNER_CALL))
+def test_an_operator_may_extend_a_compiled_strategy_in_python(name: str) -> None:
+    # An interpreted subclass of a compiled strategy is built, and the compiled code calls
+    # the subclass's override (mypyc's allow_interpreted_subclasses).
+    outer, inner = INNER_CALL[name]
+    base = find_strategy(name)
+    calls: list[object] = []
+    mine = type(f"My{base.__name__}", (base,), {
+        "name": f"my_{name}", inner: lambda self, ctx: calls.append(ctx),
+        "status": lambda self: {"mine": 1}})
+    strategy = mine(base.Params())
+    ctx = StrategyHarness(strategy, coin_info(), SimClock(1_785_000_000_000)).ctx
+    getattr(strategy, outer)(ctx)
+    assert calls == [ctx] and strategy.status() == {"mine": 1}
+    assert type(strategy).__mro__[1] is base
 
 def _nothing(*_args: object) -> str:
     return "nothing"
