@@ -477,7 +477,7 @@ def test_a_quiet_book_shares_the_last_ladders_and_a_changed_one_does_not() -> No
     lambda channel: st.lists(FRAMES[channel].filter(lambda f: _usual(f)), min_size=2,
                              max_size=4)),
     st.data())
-def test_a_number_unchanged_since_the_last_frame_is_reused_and_a_changed_one_read(
+def test_numbers_repeated_across_frames_read_as_the_exact_reader_reads_them(
         frames: list[dict[str, Any]], data: st.DataObject) -> None:  # fmt: skip
     # Consecutive frames of a channel, each field kept from the one before or not: each
     # reads as the exact reader reads it, to the text ("1.0" after "1" is "1.0").
@@ -498,6 +498,17 @@ def test_a_number_unchanged_since_the_last_frame_is_reused_and_a_changed_one_rea
     assert first.bids.best is not None and second.bids.best is not None
     assert first.bids.best.px == second.bids.best.px
     assert str(second.bids.best.px) == top["px"]  # the text read, not the last one
+
+
+def test_a_number_text_seen_lately_gives_the_same_decimal_within_a_bound() -> None:
+    first = compact._decimal("189.840")
+    assert compact._decimal("189.840") is first and repr(first) == "Decimal('189.840')"
+    assert repr(compact._decimal("189.84")) == "Decimal('189.84')"  # its own text
+    for i in range(compact._DECIMALS_KEPT + 1):  # past the bound: cleared, still right
+        assert compact._decimal(f"{i}.5") == Decimal(i) + Decimal("0.5")
+    assert len(compact._decimals) <= compact._DECIMALS_KEPT
+    assert compact._decimal("189.840") == first and repr(compact._decimal("7.25")) == (
+        "Decimal('7.25')")
 
 def _refuse_module() -> Any:
     stub = mock.Mock()
