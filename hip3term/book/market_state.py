@@ -447,8 +447,10 @@ class MarketState:
             # the dislocations change with the touch prices and the oracle only
             cached = self._pair_cache
             bid_px, ask_px = bid.px, ask.px
-            if cached is None or cached[0] != oracle or cached[1] != bid_px or (
-                    cached[2] != ask_px):
+            # (the parser gives a price text seen lately the same Decimal: `is` first)
+            if cached is None or cached[0] != oracle or (
+                    cached[1] is not bid_px and cached[1] != bid_px) or (
+                    cached[2] is not ask_px and cached[2] != ask_px):
                 raw = dislocation_bps(float(bid_px), float(ask_px), oracle)
                 cached = self._pair_cache = (oracle, bid_px, ask_px, None if raw is None else (
                     _tuple_new(_FEATURE, (raw[0], "")), _tuple_new(_FEATURE, (raw[1], ""))))

@@ -124,7 +124,11 @@ class StrategyHost:
         if ctx is None or self.stopped:
             return
         try:
-            getattr(self.strategy, name)(ctx, *args)
+            callback = getattr(self.strategy, name)
+            if args:
+                callback(ctx, *args)
+            else:  # the market-data and timer callbacks: one vector call, no tuple built
+                callback(ctx)
         except Exception as exc:  # a strategy bug must not stop the engine
             self.strategy_errors += 1
             if self.strategy_errors <= 10 or self.strategy_errors % 1000 == 0:
