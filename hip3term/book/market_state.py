@@ -299,7 +299,8 @@ class MarketState:
         # the tracker ignores a mid equal to the last one: equal prices, equal mid
         bid_px, ask_px = bid.px, ask.px
         last = self._vol_top
-        if last is None or last[0] != bid_px or last[1] != ask_px:
+        if last is None or (last[0] is not bid_px and last[0] != bid_px) or (
+                last[1] is not ask_px and last[1] != ask_px):
             vol.observe(local_ns, float(bid_px + ask_px) / 2.0)
             self._vol_top = (bid_px, ask_px)
 

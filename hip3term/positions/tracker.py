@@ -508,7 +508,7 @@ class PositionTracker:
         """Whether any market has a non-flat position."""
         # a loop, not any(): no generator ten times a second
         for book in self._books.values():  # noqa: SIM110
-            if book.size != 0:
+            if book.size:  # a Decimal's truth is "not zero", without a comparison with an int
                 return True
         return False
 
