@@ -83,9 +83,9 @@ _LEVELS = frozenset({OperatorCommand.HALT, OperatorCommand.FLATTEN, OperatorComm
 _WORDS = {OrderState.RESTING: "resting"}
 
 
-_MARKET_DATA: Final = (wire.L2Book, wire.Bbo, wire.AssetCtx)
-_CALLBACK: Final = {"l2Book": "on_book", "bbo": "on_bbo", "activeAssetCtx": "on_asset_ctx"}
-"""The strategy callback of each market-data channel."""
+_L2BOOK: Final = wire.L2Book
+_BBO: Final = wire.Bbo
+_ASSET_CTX: Final = wire.AssetCtx
 
 
 class Engine:
@@ -207,10 +207,18 @@ class Engine:
     def on_feed_event(self, event: wire.Event) -> None:
         """Apply one parsed message of the feed and run what it triggers."""
         now_ns = self.clock.monotonic_ns()
-        if isinstance(event, _MARKET_DATA):
-            if self.state.apply(event, now_ns):
-                self._check_market_data(self.data_age_s(now_ns))
-                self.host.call(_CALLBACK[event.channel])
+        # the market data (most frames) by their class, to the market state's method for
+        # it (what `MarketState.apply` dispatches to by channel name, called directly)
+        state = self.state
+        if isinstance(event, _L2BOOK):
+            if state.on_l2_book(event, now_ns):
+                self._market_data_changed(now_ns, "on_book")
+        elif isinstance(event, _BBO):
+            if state.on_bbo(event, now_ns):
+                self._market_data_changed(now_ns, "on_bbo")
+        elif isinstance(event, _ASSET_CTX):
+            if state.on_asset_ctx(event, now_ns):
+                self._market_data_changed(now_ns, "on_asset_ctx")
         elif isinstance(event, wire.Trades):
             added = self.state.on_trades(event, now_ns)
             if added:
@@ -219,6 +227,10 @@ class Engine:
             self._emit(self.tracker.orders.on_updates(event.updates, self.clock.now_ms()))
         elif isinstance(event, wire.UserFills):
             self._on_fills(event)
+
+    def _market_data_changed(self, now_ns: int, callback: str) -> None:
+        self._check_market_data(self.data_age_s(now_ns))
+        self.host.call(callback)
 
     def _on_fills(self, event: wire.UserFills) -> None:
         now = self.clock.now_ms()
