@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import sys
 from collections.abc import AsyncIterator, Callable, Mapping
 from decimal import Decimal
@@ -156,6 +157,17 @@ class Headless:
         return cls(proc)
 
     async def line_with(self, *parts: str) -> str:
+        """The next line that contains every one of `parts`."""
+        return await self._next_line(lambda line: all(part in line for part in parts),
+                                     f"no line with {parts}")
+
+    async def line_matching(self, pattern: str) -> str:
+        """The next line in which the regular expression `pattern` is found."""
+        compiled = re.compile(pattern)
+        return await self._next_line(lambda line: compiled.search(line) is not None,
+                                     f"no line matching {pattern!r}")
+
+    async def _next_line(self, accept: Callable[[str], bool], failure: str) -> str:
         assert self.proc.stdout is not None
         try:
             async with asyncio.timeout(LINE_TIMEOUT_S):
@@ -164,10 +176,10 @@ class Headless:
                     assert raw, f"the process ended; last lines: {self.lines[-5:]}"
                     line = raw.decode()
                     self.lines.append(line)
-                    if all(part in line for part in parts):
+                    if accept(line):
                         return line
         except TimeoutError:
-            raise AssertionError(f"no line with {parts}; last lines: {self.lines[-3:]}") from None
+            raise AssertionError(f"{failure}; last lines: {self.lines[-3:]}") from None
 
     async def send(self, text: str) -> None:
         assert self.proc.stdin is not None
