@@ -228,6 +228,11 @@ class ExecutorLoop:
             queued = self._scheduler.status()
             if queued.cancels or queued.reduce_only or queued.new:
                 self._wake()  # queued before the loop started
+        # The clean-up awaits, so it is not written as a `finally`: compiled (mypyc), an
+        # await inside `finally` leaves the caught exception set as the thread's "being
+        # handled" one after the coroutine ends, and every later exception in the thread
+        # chains onto it (a replay sweep's, a test run's).
+        stopped: BaseException
         try:
             if not periodic:
                 await loop.create_future()  # until cancelled
@@ -235,13 +240,15 @@ class ExecutorLoop:
                 next_at = max(next_at + tick_s, loop.time())  # late ticks are not made up
                 await asyncio.sleep(next_at - loop.time())
                 self.safe_tick()
-        finally:
-            self._running = False
-            self._scheduler.on_work = None
-            if self._prompt is not None:
-                self._prompt.cancel()
-                self._prompt = None
-            await self.aclose()
+        except BaseException as exc:  # re-raised after the clean-up
+            stopped = exc
+        self._running = False
+        self._scheduler.on_work = None
+        if self._prompt is not None:
+            self._prompt.cancel()
+            self._prompt = None
+        await self.aclose()
+        raise stopped
 
     def safe_tick(self) -> None:
         """`tick`, with a failure logged and counted (`tick_errors`) instead of raised."""

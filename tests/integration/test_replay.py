@@ -146,6 +146,18 @@ async def test_a_replay_refuses_to_run_inside_a_running_loop(sim_recording: Path
         run_replay(sim_recording, settings())
 
 
+def test_a_replay_leaves_no_exception_being_handled_in_its_thread(sim_recording: Path) -> None:
+    # The replay's loop ends by cancelling its tasks. None of those cancellations may stay
+    # "being handled" in the caller's thread afterwards (a compiled coroutine awaiting in a
+    # `finally` did that): every later exception there would chain onto them.
+    run_replay(sim_recording, settings())
+    assert sys.exc_info() == (None, None, None)
+    try:
+        raise LookupError("after the replay")
+    except LookupError as exc:
+        assert exc.__context__ is None
+
+
 def _timeless(report: dict[str, Any]) -> dict[str, Any]:
     # a report as JSON without its header and extras (they hold the wall-clock times)
     return {k: v for k, v in orjson.loads(orjson.dumps(report)).items()
