@@ -85,7 +85,7 @@ MODULES: Final = (
 )
 """The modules mypyc compiles (`scripts/build_native.py`)."""
 
-C_MODULES: Final = ("hip3term.venue.hyperliquid._scan",)
+C_MODULES: Final = ("hip3term.core._records", "hip3term.venue.hyperliquid._scan")
 """Extension modules written in C (`<module>.c` beside the package's sources), built with
 the others and trusted or refused with them: in the Python source's run they cannot be
 imported, and their importers use their Python reference instead (see `compact`)."""

@@ -46,9 +46,10 @@ from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, fields
 from decimal import Decimal
-from typing import Generic, NamedTuple, TypeVar
+from typing import Final, Generic, NamedTuple, TypeVar
 
 from hip3term.book.settings import FeatureSettings
+from hip3term.core.records import new_tuple
 
 __all__ = [
     "VOL_WINDOWS_S",
@@ -75,7 +76,7 @@ VOL_WINDOWS_S: tuple[float, float, float] = (1.0, 10.0, 60.0)
 
 _NS_PER_S = 1_000_000_000
 _NEVER = 1 << 126
-_tuple_new = tuple.__new__  # `_tuple_new(Feature, (value, ""))` is `Feature(value)`, cheaper
+_new_tuple: Final = new_tuple  # `_new_tuple(Feature, value, "")` is `Feature(value)`, cheaper
 
 
 class Feature(NamedTuple, Generic[T]):
@@ -83,8 +84,8 @@ class Feature(NamedTuple, Generic[T]):
 
     Build a valid one as `Feature(value)` (a finite value) and an invalid one with
     `Feature.invalid(reason)`. A named tuple, and so part of the plugin API as one
-    (plugins may unpack it). The hot paths build them with `tuple.__new__`, about 0.2 us;
-    a compiled record with a written `__init__` (`hip3term._native`) would take half.
+    (plugins may unpack it). The hot paths build them with `core.records.new_tuple`
+    (`tuple.__new__` without the arguments' handling).
 
     Attributes:
         value: the value; None when the feature is invalid.
@@ -205,7 +206,7 @@ def finite_feature(value: float | None, reason: str) -> Feature[float]:
     """`Feature(value)` when `value` is a finite number, else invalid with `reason`."""
     if value is None or not math.isfinite(value):
         return Feature.invalid(reason)
-    return _tuple_new(Feature, (value, ""))
+    return _new_tuple(Feature, value, "")
 
 
 def top_features(bid_px: Decimal, ask_px: Decimal, bid_sz: Decimal,

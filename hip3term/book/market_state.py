@@ -57,6 +57,7 @@ from hip3term.book.inputs import (
     TradesFrame,
     best_level,
 )
+from hip3term.core.records import new_tuple
 
 __all__ = [
     "AssetContext",
@@ -399,8 +400,7 @@ class MarketState:
         rule that reads only those on every update (see `book.features.OracleFeatures`)."""
         bbo = self._bbo
         bid, ask = (self._book_bid, self._book_ask) if bbo is None else (bbo.bid, bbo.ask)
-        return _tuple_new(_ORACLE_FEATURES, self._oracle_features(
-            now_ns, bid, ask, self._book_reason(now_ns, bid, ask)))
+        return self._oracle_features(now_ns, bid, ask, self._book_reason(now_ns, bid, ask))
 
     def _book_reason(self, now_ns: int, bid: LevelLike | None, ask: LevelLike | None) -> str:
         # `bid`, `ask`: the top of the merged book now
@@ -422,16 +422,15 @@ class MarketState:
         return top
 
     def _oracle_features(self, now_ns: int, bid: LevelLike | None, ask: LevelLike | None,
-                         book_reason: str) -> tuple[Feature[float], ...]:
-        # (buy dislocation, sell dislocation, mark-oracle, oracle age)
+                         book_reason: str) -> OracleFeatures:
         ctx = self._ctx
         if ctx is None:
             bad: Feature[float] = Feature.invalid("no asset context yet")
-            return bad, bad, bad, bad
+            return _new_tuple(_ORACLE_FEATURES, bad, bad, bad, bad)
         ctx_age_ns = now_ns - ctx.received_ns
         if ctx_age_ns > self._ctx_stale_ns:
             bad = Feature.invalid(f"asset context stale ({ctx_age_ns / _NS_PER_S:.1f} s)")
-            return bad, bad, bad, bad
+            return _new_tuple(_ORACLE_FEATURES, bad, bad, bad, bad)
         derived = self._ctx_cache
         if derived is None or derived[0] is not ctx:
             derived = self._ctx_derived(ctx)
@@ -454,12 +453,14 @@ class MarketState:
                     cached[2] is not ask_px and cached[2] != ask_px):
                 raw = dislocation_bps(float(bid_px), float(ask_px), oracle)
                 cached = self._pair_cache = (oracle, bid_px, ask_px, None if raw is None else (
-                    _tuple_new(_FEATURE, (raw[0], "")), _tuple_new(_FEATURE, (raw[1], ""))))
+                    _new_tuple(_FEATURE, raw[0], ""), _new_tuple(_FEATURE, raw[1], "")))
             pair = cached[3]
         if pair is None:
             bad = Feature.invalid(reason or "oracle price not positive")
-            return bad, bad, mark_oracle, _tuple_new(_FEATURE, (age_s, ""))
-        return pair[0], pair[1], mark_oracle, _tuple_new(_FEATURE, (age_s, ""))
+            return _new_tuple(_ORACLE_FEATURES, bad, bad, mark_oracle,
+                              _new_tuple(_FEATURE, age_s, ""))
+        return _new_tuple(_ORACLE_FEATURES, pair[0], pair[1], mark_oracle,
+                          _new_tuple(_FEATURE, age_s, ""))
 
     def _ctx_derived(self, ctx: AssetContext) -> _CtxDerived:
         # the oracle as a float and mark-oracle, kept for `ctx` (and for a later context
@@ -484,7 +485,7 @@ class MarketState:
         if kept is not None and kept[0] is values:  # the tracker's same answer
             return kept[1]
         if None not in values:
-            features = tuple([_tuple_new(_FEATURE, (value, "")) for value in values])
+            features = tuple([_new_tuple(_FEATURE, value, "") for value in values])
             self._vol_cache = (values, features)
             return features
         covered_s = vol.covered_ns(now_ns) / _NS_PER_S
@@ -503,14 +504,14 @@ class MarketState:
         total = self._flow.value(exch_now)
         kept = self._flow_cache
         if kept is None or kept[0] is not total:  # the same sum object: nothing came or left
-            kept = self._flow_cache = (total, _tuple_new(_FEATURE, (float(total), "")))
+            kept = self._flow_cache = (total, _new_tuple(_FEATURE, float(total), ""))
         return kept[1]
 
 
-# `_tuple_new(_FEATURE, (value, ""))` is `Feature(value)` (and `_tuple_new(_ORACLE_FEATURES,
-# four)` is `OracleFeatures(*four)`) without the named tuple's Python-level constructor:
-# the hot paths build a few of them on every update
-_tuple_new: Final = tuple.__new__
+# `_new_tuple(_FEATURE, value, "")` is `Feature(value)` (and `_new_tuple(_ORACLE_FEATURES,
+# *four)` is `OracleFeatures(*four)`) without the named tuple's Python-level constructor:
+# the hot paths build a few of them on every update (see core.records)
+_new_tuple: Final = new_tuple
 # (Final: compiled code reads them from C statics, not from the module's dict)
 _FEATURE: Final = Feature
 _ORACLE_FEATURES: Final = OracleFeatures

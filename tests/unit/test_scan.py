@@ -13,15 +13,8 @@ this process uses, against its exact readers.)
 
 from __future__ import annotations
 
-import importlib.machinery
-import importlib.util
-import json
-import os
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import orjson
@@ -31,28 +24,13 @@ from hypothesis import strategies as st
 
 from hip3term import _native
 from hip3term.venue.hyperliquid import compact
+from tests.unit.native_support import built_c_module, probe
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
-ROOT = Path(__file__).resolve().parents[2]
 NAME = "hip3term.venue.hyperliquid._scan"
 
 
-def _built_scanner() -> ModuleType:
-    source = _native.source_path(NAME)
-    built = [path for suffix in importlib.machinery.EXTENSION_SUFFIXES
-             if (path := source.with_suffix(suffix)).exists()]  # fmt: skip
-    assert built, f"{source.name} is not built: run `make` (it compiles the hot path)"
-    record = json.loads(_native.MANIFEST.read_text())
-    assert record.get(NAME) == _native.manifest([NAME])[NAME], (
-        f"{source.name} changed since the build: run `make`")
-    spec = importlib.util.spec_from_file_location(NAME, built[0])
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-SCAN = _built_scanner()
+SCAN = built_c_module(NAME)
 PAIRS: dict[str, tuple[Callable[[bytes], Any], Callable[[bytes], Any]]] = {
     "l2Book": (SCAN.book, compact._book_fields_re),
     "bbo": (SCAN.bbo, compact._bbo_fields_re),
@@ -198,23 +176,15 @@ def test_only_bytes_are_scanned() -> None:
             scan(bytearray(BASES[0]))
 
 
-def _probe(pure: str, code: str) -> str:
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
-                          env={**os.environ, _native.PURE_ENV: pure}, text=True, timeout=60,
-                          check=False)  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    return done.stdout.strip()
-
-
 def test_the_build_reads_with_the_scanners() -> None:
-    assert _probe("0", "from hip3term.venue.hyperliquid import compact\n"
+    assert probe("0", "from hip3term.venue.hyperliquid import compact\n"
                        "assert compact._book_fields is compact._scan.book\n"
                        "assert compact._ctx_fields is compact._scan.ctx\n"
                        "print(compact._scan.__file__)") == str(SCAN.__file__)
 
 
 def test_the_python_source_reads_with_the_patterns_and_cannot_import_the_scanners() -> None:
-    said = _probe("1", "from hip3term.venue.hyperliquid import compact\n"
+    said = probe("1", "from hip3term.venue.hyperliquid import compact\n"
                        "assert compact._scan is None\n"
                        "assert compact._book_fields is compact._book_fields_re\n"
                        "assert compact._bbo_fields is compact._bbo_fields_re\n"
