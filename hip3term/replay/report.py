@@ -143,7 +143,8 @@ class MarketSeries:
             self._top(t_ns, event.bids.best, event.asks.best)
         elif isinstance(event, _CTX):
             oracle_px = event.oracle_px
-            if self._has_oracle and oracle_px == self._last_oracle:
+            last = self._last_oracle
+            if self._has_oracle and (oracle_px is last or oracle_px == last):
                 return
             self._last_oracle = oracle_px
             oracle = float(oracle_px)
@@ -157,7 +158,10 @@ class MarketSeries:
     def _top(self, t_ns: int, bid: wire.Level | None, ask: wire.Level | None) -> None:
         bid_px = None if bid is None else bid.px
         ask_px = None if ask is None else ask.px
-        same_bid, same_ask = bid_px == self._bid_px, ask_px == self._ask_px
+        # (the parser gives a price text seen lately the same Decimal: `is` first)
+        last_bid, last_ask = self._bid_px, self._ask_px
+        same_bid = bid_px is last_bid or bid_px == last_bid
+        same_ask = ask_px is last_ask or ask_px == last_ask
         if self._seen_top and same_bid and same_ask:
             return
         self._seen_top = True
