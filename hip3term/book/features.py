@@ -64,6 +64,7 @@ __all__ = [
     "finite_feature",
     "imbalance",
     "microprice",
+    "price_float",
     "relative_bps",
     "spread_bps",
     "top_features",
@@ -170,6 +171,32 @@ class Features:
 _FEATURE_NAMES: tuple[str, ...] = tuple(field.name for field in fields(Features))[1:]
 
 
+# -- prices as floats -----------------------------------------------------------------
+
+# `price_float`'s cache: id of a Decimal -> (that Decimal, its float). The Decimal is held,
+# so its id cannot be reused while the entry stands; cleared when full.
+_floats: Final[dict[int, tuple[Decimal, float]]] = {}
+_FLOATS_KEPT: Final = 4096
+
+
+def price_float(value: Decimal) -> float:
+    """`float(value)`, kept for the same Decimal object.
+
+    The parser hands a price text seen lately the same Decimal, and the features, the
+    volatility tracker and the replay's markout series each want the float of the same
+    top: `float(Decimal)` (about 1,000 instructions: through the decimal's text) is then
+    made once. Exact: the same object always gives the same float.
+    """
+    kept = _floats.get(id(value))
+    if kept is not None and kept[0] is value:
+        return kept[1]
+    result = float(value)
+    if len(_floats) >= _FLOATS_KEPT:
+        _floats.clear()
+    _floats[id(value)] = (value, result)
+    return result
+
+
 # -- formulas: plain floats in, float (or None when undefined) out ---------------------
 
 
@@ -213,7 +240,8 @@ def top_features(bid_px: Decimal, ask_px: Decimal, bid_sz: Decimal,
                  ask_sz: Decimal) -> TopFeatures:  # fmt: skip
     """The features of the top of the book: the exact mid, and the microprice, spread and
     imbalance in floats (invalid, with the reason, where the formula is undefined)."""
-    bid, ask, bid_size, ask_size = float(bid_px), float(ask_px), float(bid_sz), float(ask_sz)
+    bid, ask = price_float(bid_px), price_float(ask_px)
+    bid_size, ask_size = price_float(bid_sz), price_float(ask_sz)
     no_size = "no size at the top of the book"
     return (Feature((bid_px + ask_px) / 2),
             finite_feature(microprice(bid, ask, bid_size, ask_size), no_size),

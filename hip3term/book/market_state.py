@@ -45,6 +45,7 @@ from hip3term.book.features import (
     TradeFlow,
     dislocation_bps,
     finite_feature,
+    price_float,
     relative_bps,
     top_features,
 )
@@ -451,7 +452,7 @@ class MarketState:
             if cached is None or cached[0] != oracle or (
                     cached[1] is not bid_px and cached[1] != bid_px) or (
                     cached[2] is not ask_px and cached[2] != ask_px):
-                raw = dislocation_bps(float(bid_px), float(ask_px), oracle)
+                raw = dislocation_bps(price_float(bid_px), price_float(ask_px), oracle)
                 cached = self._pair_cache = (oracle, bid_px, ask_px, None if raw is None else (
                     _new_tuple(_FEATURE, raw[0], ""), _new_tuple(_FEATURE, raw[1], "")))
             pair = cached[3]
@@ -467,9 +468,9 @@ class MarketState:
         # of the same prices)
         cached = self._ctx_cache
         if cached is None or cached[1] != ctx.oracle_px or cached[2] != ctx.mark_px:
-            oracle = float(ctx.oracle_px)
+            oracle = price_float(ctx.oracle_px)
             cached = (ctx, ctx.oracle_px, ctx.mark_px, oracle, finite_feature(
-                relative_bps(float(ctx.mark_px), oracle), "oracle price not positive"))
+                relative_bps(price_float(ctx.mark_px), oracle), "oracle price not positive"))
         else:
             cached = (ctx, *cached[1:])
         self._ctx_cache = cached

@@ -44,6 +44,7 @@ from typing import Any, Final
 
 import orjson
 
+from hip3term.book.features import price_float
 from hip3term.recording.format import RecordKind
 from hip3term.recording.reader import RecordingReader
 from hip3term.strategy.metrics import RoundTrip, RoundTripBuilder
@@ -147,7 +148,7 @@ class MarketSeries:
             if self._has_oracle and (oracle_px is last or oracle_px == last):
                 return
             self._last_oracle = oracle_px
-            oracle = float(oracle_px)
+            oracle = price_float(oracle_px)
             if not self._has_oracle or self._oracle != oracle:
                 self._has_oracle, self._oracle = True, oracle
                 self._new_oracle_ns.append(t_ns)
@@ -168,9 +169,9 @@ class MarketSeries:
         # the float of a side whose price is unchanged is the one made from it before,
         # except a zero's (equal Decimals give equal floats but for the sign of zero)
         if not (same_bid and self._bid != 0.0):
-            self._bid = math.nan if bid_px is None else float(bid_px)
+            self._bid = math.nan if bid_px is None else price_float(bid_px)
         if not (same_ask and self._ask != 0.0):
-            self._ask = math.nan if ask_px is None else float(ask_px)
+            self._ask = math.nan if ask_px is None else price_float(ask_px)
         self._bid_px, self._ask_px = bid_px, ask_px
         b, a = self._bid, self._ask
         if self._tops and _same(self._kept_bid, b) and _same(self._kept_ask, a):

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from hip3term.book import features
 from hip3term.book.features import (
     Feature,
     FeatureSettings,
@@ -20,6 +21,7 @@ from hip3term.book.features import (
     finite_feature,
     imbalance,
     microprice,
+    price_float,
     relative_bps,
     spread_bps,
     top_features,
@@ -301,3 +303,21 @@ def test_realized_vol_values_change_exactly_when_a_sample_leaves_or_a_window_fil
         assert vol.values_bps(t) == tuple(ref.value_bps(i, t) for i in range(2)), t
     for t in (12_000_000, 5_000_000, 1_000_000):  # an earlier read is not the later one's
         assert vol.values_bps(t) == tuple(ref.value_bps(i, t) for i in range(2)), t
+
+
+@given(st.lists(st.decimals(allow_nan=False, allow_infinity=False), min_size=1, max_size=30))
+def test_price_float_is_float_of_the_decimal_asked_once_or_again(values: list[Decimal]) -> None:
+    # the same objects asked again (cached), and equal ones made anew (not the same object)
+    for value in [*values, *values, *(Decimal(str(v)) for v in values)]:
+        got = price_float(value)
+        assert got == float(value) and math.copysign(1.0, got) == math.copysign(
+            1.0, float(value))  # -0 stays -0.0, 0 stays 0.0
+
+
+def test_price_float_keeps_a_bounded_number_of_prices() -> None:
+    zero, negative_zero = Decimal("0"), Decimal("-0")
+    assert math.copysign(1.0, price_float(negative_zero)) == -1.0
+    assert math.copysign(1.0, price_float(zero)) == 1.0  # equal Decimals, not one entry
+    kept = [Decimal(i) / 7 for i in range(3 * features._FLOATS_KEPT)]
+    assert [price_float(v) for v in kept] == [float(v) for v in kept]
+    assert 0 < len(features._floats) <= features._FLOATS_KEPT
