@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, replace
-from typing import Generic, TypeVar
+from typing import Final, Generic, TypeVar
 
 from hip3term.venue.hyperliquid.wire import (
     AllMids,
@@ -111,7 +111,7 @@ class FrameFilter:
     def check(self, event: Event, raw: bytes) -> Verdict:
         """Classify a parsed data message received as `raw`."""
         if isinstance(event, _SNAPSHOTS):  # most frames: in line
-            lasts = self._books if isinstance(event, L2Book) else self._bbos
+            lasts = self._books if isinstance(event, _L2BOOK) else self._bbos
             last, time_ms = lasts.get(event.coin), event.time_ms
             if last is None:
                 lasts[event.coin] = _Last(raw, time_ms)
@@ -174,8 +174,10 @@ class FrameFilter:
         return fresh, len(items) - len(fresh)
 
 
-_SNAPSHOTS = (L2Book, Bbo)
-_PASSED = (AssetCtx, AllMids)  # never filtered: no need to try the other kinds first
+# Final: compiled, C statics instead of lookups in the module's dict on every frame
+_SNAPSHOTS: Final = (L2Book, Bbo)
+_PASSED: Final = (AssetCtx, AllMids)  # never filtered: no need to try the other kinds first
+_L2BOOK: Final = L2Book
 
 
 def _fill_key(fill: Fill) -> tuple[object, ...]:

@@ -107,6 +107,7 @@ class Engine:
         self.settings, self.clock, self.strategy, self.observe = settings, clock, strategy, observe
         self.market, self.dex = settings.market.name, settings.market.dex
         risk = settings.risk
+        self._stale_s = risk.market_data_stale_s  # read on every frame and tick
         self.state = MarketState(self.market)
         self.tracker = PositionTracker()
         self.ready = TradingReadyChecker()
@@ -248,7 +249,7 @@ class Engine:
 
     def _check_market_data(self, age: float | None) -> None:
         # `age`: data_age_s now
-        ok = age is not None and age <= self.settings.risk.market_data_stale_s
+        ok = age is not None and age <= self._stale_s
         if ok != self._md_ok and self.ready.connected:
             self._md_ok = ok
             reason = "market data fresh" if ok else f"market data stale ({age or 0:.1f} s)"
@@ -259,7 +260,11 @@ class Engine:
         book_age, ctx = self.state.book_age_s(now_ns), self.state.ctx
         if book_age is None or ctx is None:
             return None
-        return max(book_age, max(0, now_ns - ctx.received_ns) / _NS_PER_S)
+        ctx_age = (now_ns - ctx.received_ns) / _NS_PER_S
+        # max(book_age, ctx_age, 0.0) written out: compiled, max() is a generic call
+        if ctx_age < 0.0:
+            ctx_age = 0.0
+        return book_age if book_age >= ctx_age else ctx_age
 
     # ------------------------------------------------------------ connection
 
@@ -370,7 +375,7 @@ class Engine:
                 or self.ws_down_since_ms is not None or self._quiet is None
                 or not self.flattener.idle or not self.fill_gaps.idle):
             return 0
-        stale_ns = now_ns + round((self.settings.risk.market_data_stale_s - age)
+        stale_ns = now_ns + round((self._stale_s - age)
                                   * _NS_PER_S) - _MS_NS  # fmt: skip
         until = min(stale_ns, self._next_positions_ns)
         if self.host.ctx is not None:
@@ -385,7 +390,7 @@ class Engine:
         # What it reads otherwise is in `RiskMonitor.first_trigger`.
         ctx, key = self.state.ctx, self._risk_key()
         if (key == self._quiet and ctx is self._quiet_ctx and self.ws_down_since_ms is None
-                and (age is None or age <= self.settings.risk.market_data_stale_s)):
+                and (age is None or age <= self._stale_s)):
             return
         if events := self.monitor.check(now, self._risk_inputs(now_ns, age)):
             self._quiet = None
