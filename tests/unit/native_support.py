@@ -41,3 +41,10 @@ def probe(pure: str, code: str) -> str:
                           check=False)  # fmt: skip
     assert done.returncode == 0, done.stderr
     return done.stdout.strip()
+
+
+def refused_in_the_source_run(name: str, checks: str) -> str:
+    """In a fresh interpreter running the Python source (`HIP3TERM_PURE=1`): run `checks`
+    (statements), then import the C module `name`; what its ModuleNotFoundError says."""
+    return probe("1", f"{checks}try:\n    import {name}\nexcept ModuleNotFoundError as exc:\n"
+                      "    print(exc)\n")

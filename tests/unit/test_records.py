@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import gc
 import sys
-from decimal import Decimal
 from typing import Any, NamedTuple
 
 import pytest
@@ -16,7 +15,7 @@ from hypothesis import strategies as st
 from hip3term import _native
 from hip3term.book.features import Feature, OracleFeatures, finite_feature
 from hip3term.core import records
-from tests.unit.native_support import built_c_module, probe
+from tests.unit.native_support import built_c_module, probe, refused_in_the_source_run
 
 NAME = "hip3term.core._records"
 RECORDS = built_c_module(NAME)
@@ -56,8 +55,8 @@ def test_the_features_made_in_c_read_as_features() -> None:
     assert valid._replace(value=2.0) == Feature(2.0)
     invalid = RECORDS.new(Feature, None, "book stale")
     assert invalid == Feature.invalid("book stale") and not invalid.valid
-    four = RECORDS.new(OracleFeatures, valid, valid, invalid, Feature(Decimal(3)))
-    assert four == OracleFeatures(valid, valid, invalid, Feature(Decimal(3)))
+    four = RECORDS.new(OracleFeatures, valid, valid, invalid, Feature(3.0))
+    assert four == OracleFeatures(valid, valid, invalid, Feature(3.0))
     assert four.mark_oracle_bps is invalid and four._asdict()["oracle_age_s"].value == 3
     buy, sell, *_ = four
     assert buy is valid and sell is valid
@@ -101,11 +100,7 @@ def test_the_build_makes_records_in_c() -> None:
 
 
 def test_the_python_source_uses_tuple_new_and_cannot_import_the_helper() -> None:
-    said = probe("1", "from hip3term.core import records\n"
-                      "assert records._records is None\n"
-                      "assert records.new_tuple is records._new_tuple\n"
-                      "try:\n"
-                      f"    import {NAME}\n"
-                      "except ModuleNotFoundError as exc:\n"
-                      "    print(exc)\n")
+    said = refused_in_the_source_run(NAME, "from hip3term.core import records\n"
+                                           "assert records._records is None\n"
+                                           "assert records.new_tuple is records._new_tuple\n")
     assert said == f"{NAME} is not used: pure ({_native.PURE_ENV} is set)"

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from hip3term import _native
 from hip3term.venue.hyperliquid import compact
-from tests.unit.native_support import built_c_module, probe
+from tests.unit.native_support import built_c_module, probe, refused_in_the_source_run
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 NAME = "hip3term.venue.hyperliquid._scan"
@@ -184,12 +184,9 @@ def test_the_build_reads_with_the_scanners() -> None:
 
 
 def test_the_python_source_reads_with_the_patterns_and_cannot_import_the_scanners() -> None:
-    said = probe("1", "from hip3term.venue.hyperliquid import compact\n"
-                       "assert compact._scan is None\n"
-                       "assert compact._book_fields is compact._book_fields_re\n"
-                       "assert compact._bbo_fields is compact._bbo_fields_re\n"
-                       "try:\n"
-                       f"    import {NAME}\n"
-                       "except ModuleNotFoundError as exc:\n"
-                       "    print(exc)\n")
+    checks = ("from hip3term.venue.hyperliquid import compact\n"
+              "assert compact._scan is None\n"
+              "assert compact._book_fields is compact._book_fields_re\n"
+              "assert compact._bbo_fields is compact._bbo_fields_re\n")
+    said = refused_in_the_source_run(NAME, checks)
     assert said == f"{NAME} is not used: pure ({_native.PURE_ENV} is set)"
