@@ -271,6 +271,15 @@ class RiskMonitor:
         """Watch for `latch`, with the limits of `settings`."""
         self.settings, self.latch = settings, latch
         self.rejects = RejectCounter(settings.reject_storm_window_s)
+        # the limits read on every check (the settings are frozen; compiled, each read of
+        # a pydantic attribute is a generic lookup)
+        self._max_loss = settings.max_cumulative_loss
+        self._max_losses = settings.max_consecutive_losses
+        self._max_failures = settings.max_flatten_failures
+        self._stale_s = settings.market_data_stale_s
+        self._max_divergence_bps = settings.max_oracle_mark_divergence_bps
+        self._ws_down_ms = settings.ws_down_s * 1000
+        self._storm_count = settings.reject_storm_count
         self._seen_resumes = latch.resumes
         self._pnl_base = ZERO
         self._trades_base = 0
@@ -311,38 +320,36 @@ class RiskMonitor:
 
     def first_trigger(self, now_ms: int, inputs: RiskInputs) -> tuple[TripTrigger, str] | None:
         """The first trigger that holds, with its detail; None if none does."""
-        s = self.settings
         pnl = inputs.realized_pnl + inputs.unrealized_pnl - self._pnl_base
-        if -pnl > s.max_cumulative_loss:
-            return TripTrigger.CUMULATIVE_LOSS, f"PnL {pnl:.2f} < -{s.max_cumulative_loss}"
+        if -pnl > self._max_loss:
+            return TripTrigger.CUMULATIVE_LOSS, f"PnL {pnl:.2f} < -{self._max_loss}"
         streak = min(inputs.consecutive_losses, inputs.closed_trades - self._trades_base)
-        if streak > s.max_consecutive_losses:
+        if streak > self._max_losses:
             return TripTrigger.CONSECUTIVE_LOSSES, f"{streak} losing trades in a row"
         failures = inputs.flatten_failures - self._failures_base
-        if failures > s.max_flatten_failures:
+        if failures > self._max_failures:
             return TripTrigger.FLATTEN_FAILURES, f"{failures} flatten failures"
         return self._feed_trigger(now_ms, inputs)
 
     def _feed_trigger(self, now_ms: int, inputs: RiskInputs) -> tuple[TripTrigger, str] | None:
-        s = self.settings
         for health in inputs.markets:
-            if health.data_age_s is not None and health.data_age_s > s.market_data_stale_s:
+            if health.data_age_s is not None and health.data_age_s > self._stale_s:
                 return (TripTrigger.MARKET_DATA_STALE,
                         f"{health.market} data {health.data_age_s:.1f} s old")  # fmt: skip
         for health in inputs.markets:
             oracle, mark = health.oracle_px, health.mark_px
             if oracle and mark is not None:
                 bps = self._divergence_bps(oracle, mark)
-                if bps > s.max_oracle_mark_divergence_bps:
+                if bps > self._max_divergence_bps:
                     return (TripTrigger.ORACLE_MARK_DIVERGENCE,
                             f"{health.market} mark {mark} vs oracle {oracle}: {bps:.1f} bps")
         since = inputs.ws_down_since_ms
-        if since is not None and now_ms - since > s.ws_down_s * 1000:
+        if since is not None and now_ms - since > self._ws_down_ms:
             return TripTrigger.WS_DOWN, f"websocket down for {(now_ms - since) / 1000:.1f} s"
         rejects = self.rejects.count(now_ms)
-        if rejects >= s.reject_storm_count:
+        if rejects >= self._storm_count:
             return (TripTrigger.REJECT_STORM,
-                    f"{rejects} rejects in {s.reject_storm_window_s:g} s")  # fmt: skip
+                    f"{rejects} rejects in {self.settings.reject_storm_window_s:g} s")  # fmt: skip
         return None
 
     def _divergence_bps(self, oracle: Decimal, mark: Decimal) -> Decimal:
