@@ -158,8 +158,11 @@ class LiveRig:
 
 
 async def wait_for(check: Callable[[], Any], timeout_s: float = 10.0,
-                   what: str = "condition") -> Any:  # fmt: skip
-    """Poll `check` (sync or async) every 50 ms until truthy; fail after `timeout_s`."""
+                   what: str | Callable[[], str] = "condition") -> Any:  # fmt: skip
+    """Poll `check` (sync or async) every 50 ms until truthy; fail after `timeout_s`.
+
+    `what` names the condition in the failure; a callable is asked at the failure (to say
+    the state things were left in)."""
     deadline = time.monotonic() + timeout_s
     while True:
         value = check()
@@ -168,7 +171,8 @@ async def wait_for(check: Callable[[], Any], timeout_s: float = 10.0,
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+            said = what() if callable(what) else what
+            raise AssertionError(f"timed out after {timeout_s} s waiting for {said}")
         await asyncio.sleep(0.05)
 
 

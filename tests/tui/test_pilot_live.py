@@ -33,6 +33,18 @@ def _latch(app: WorkstationApp) -> LatchState | None:
     return app.last_snapshot.latch.state if app.last_snapshot else None
 
 
+def _state(app: WorkstationApp) -> str:
+    # What the workstation last showed, for a failure's message.
+    snap = app.last_snapshot
+    if snap is None:
+        return "no snapshot yet"
+    positions = ", ".join(f"{p.market} {p.size}{' flattening' if p.flattening else ''}"
+                          for p in snap.positions) or "flat"  # fmt: skip
+    events = " | ".join(f"{e.kind}: {e.text}" for e in snap.events[-6:])
+    return (f"latch {snap.latch.state.name}, positions {positions}, orders {len(snap.orders)}, "
+            f"ready {snap.ready.ready}; last events: {events}")
+
+
 def _ready(app: WorkstationApp) -> bool:
     snap = app.last_snapshot
     return snap is not None and snap.ready.ready
@@ -78,9 +90,12 @@ async def test_h_trips_the_latch_then_exchange_shows_no_orders_and_flat(
     async with app.run_test(size=SIZE) as pilot:
         await _seeded_and_ready(app, rig)
         await pilot.press("h")
-        await wait_for(lambda: _latch(app) is LatchState.TRIPPED, 5.0, "the latch to trip")
-        await wait_for(lambda: _no_orders(rig), 10.0, "no open orders on the exchange")
-        await wait_for(lambda: _flat(rig), 10.0, "a flat position on the exchange")
+        await wait_for(lambda: _latch(app) is LatchState.TRIPPED, 5.0,
+                       lambda: f"the latch to trip ({_state(app)})")
+        await wait_for(lambda: _no_orders(rig), 10.0,
+                       lambda: f"no open orders on the exchange ({_state(app)})")
+        await wait_for(lambda: _flat(rig), 10.0,
+                       lambda: f"a flat position on the exchange ({_state(app)})")
         assert app.last_snapshot is not None
         assert app.last_snapshot.latch.trigger is TripTrigger.OPERATOR
         banner = app.main.query_one("#banner")
